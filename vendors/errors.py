@@ -1,0 +1,251 @@
+"""Vendor errors: one hierarchy for every vendor, and classification tables as data.
+
+Exception tree::
+
+    ImageEditError
+    └── VendorError                 vendor, action, code, message, http_status, request_id,
+        │                           kind (ErrorKind) and retry (RetryVerdict)
+        ├── VendorRequestError      no usable response: connect error, timeout, reset, bad JSON
+        └── VendorAPIError          the vendor answered with an error envelope
+            ├── AuthError           credentials, signature, clock skew, permissions
+            ├── VendorInputError    the vendor refused the input or a parameter
+            ├── ModerationError     content moderation refused the input or the output
+            ├── QuotaError          no credits, arrears, account suspended
+            ├── NotFoundError       unknown task, action or resource
+            ├── RateLimitedError    rate or concurrency limit; back off and resend
+            ├── VendorServerError   the vendor failed internally
+            └── SeedRejectedError   Volcengine 201304 ("AI ghost face"): try another seed
+
+The retry verdict is what DESIGN.md's money rules need, and the only thing Prefect's
+``retry_condition_fn`` reads:
+
+- ``RESUBMIT``: transient, and the vendor did not accept the job (rate limits, gateway errors
+  before processing, connection refused). Safe to send again; nothing was billed.
+- ``RETRY_ONCE``: transient, but the vendor may have accepted (and billed) the job. Retry at
+  most once and record the possible double charge.
+- ``NEW_SEED``: the job ran but the output was rejected; resend with another seed.
+- ``PERMANENT``: auth, bad input, moderation, no credits, not found. Never retried.
+
+Each vendor keeps one table (``dict[str, ErrorRule]``) mapping its documented codes to a rule;
+codes missing from the table are permanent, because retrying an unknown error can only cost money.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from prefect_image_edit.errors import ImageEditError
+
+__all__ = [
+    "AuthError",
+    "ErrorKind",
+    "ErrorRule",
+    "ModerationError",
+    "NotFoundError",
+    "QuotaError",
+    "RateLimitedError",
+    "RetryVerdict",
+    "SeedRejectedError",
+    "VendorAPIError",
+    "VendorError",
+    "VendorInputError",
+    "VendorRequestError",
+    "VendorServerError",
+    "classify",
+    "error_from_rule",
+    "sanitize_message",
+]
+
+
+class RetryVerdict(StrEnum):
+    """What a caller may do after an error; see the module docstring."""
+
+    RESUBMIT = "resubmit"
+    RETRY_ONCE = "retry_once"
+    NEW_SEED = "new_seed"
+    PERMANENT = "permanent"
+
+    @property
+    def transient(self) -> bool:
+        return self is not RetryVerdict.PERMANENT
+
+
+class ErrorKind(StrEnum):
+    """What went wrong, coarse enough to pick an exception class and a fallback decision."""
+
+    AUTH = "auth"
+    BAD_INPUT = "bad_input"
+    MODERATION = "moderation"
+    NO_CREDITS = "no_credits"
+    NOT_FOUND = "not_found"
+    RATE_LIMITED = "rate_limited"
+    SERVER = "server"
+    NETWORK = "network"
+    BAD_SEED = "bad_seed"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorRule:
+    """One row of a vendor's classification table."""
+
+    kind: ErrorKind
+    retry: RetryVerdict
+
+
+UNKNOWN_RULE = ErrorRule(ErrorKind.UNKNOWN, RetryVerdict.PERMANENT)
+
+
+def classify(table: dict[str, ErrorRule], code: str | int | None) -> ErrorRule:
+    """Look a vendor code up in its table; unknown codes are permanent."""
+    if code is None:
+        return UNKNOWN_RULE
+    return table.get(str(code), UNKNOWN_RULE)
+
+
+_MAX_MESSAGE = 300
+# Long runs of base64-ish characters are image data or tokens echoed back by a vendor.
+_BLOB = re.compile(r"[A-Za-z0-9+/=_-]{64,}")
+
+
+def sanitize_message(message: Any) -> str:
+    """Make a vendor message safe for logs: no blobs (image data, tokens), bounded length."""
+    text = "" if message is None else str(message)
+    text = _BLOB.sub("<redacted>", text)
+    if len(text) > _MAX_MESSAGE:
+        text = text[: _MAX_MESSAGE - 3] + "..."
+    return text
+
+
+class VendorError(ImageEditError):
+    """A vendor call failed. Every field is safe to log.
+
+    Attributes:
+        vendor: ``ailabtools``, ``tencent`` or ``volcengine``.
+        action: The API action, e.g. ``ImageInpaintingRemoval``.
+        code: The vendor's error code as a string (``""`` when there is none).
+        message: The vendor's message, sanitised.
+        http_status: The HTTP status, or ``None`` when no response arrived.
+        request_id: The vendor's request id (or log id), for support tickets.
+        kind: The coarse error kind.
+        retry: The retry verdict.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        vendor: str,
+        action: str,
+        code: str = "",
+        http_status: int | None = None,
+        request_id: str | None = None,
+        kind: ErrorKind = ErrorKind.UNKNOWN,
+        retry: RetryVerdict = RetryVerdict.PERMANENT,
+    ) -> None:
+        self.vendor = vendor
+        self.action = action
+        self.code = code
+        self.message = sanitize_message(message)
+        self.http_status = http_status
+        self.request_id = request_id
+        self.kind = kind
+        self.retry = retry
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        parts = [f"{self.vendor} {self.action} failed"]
+        if self.code:
+            parts.append(f"[{self.code}]")
+        if self.http_status is not None:
+            parts.append(f"(HTTP {self.http_status})")
+        text = " ".join(parts) + f": {self.message}"
+        if self.request_id:
+            text += f" (request id {self.request_id})"
+        return text + f"; retry: {self.retry.value}"
+
+    @property
+    def transient(self) -> bool:
+        """True when some retry is allowed (see ``retry`` for which)."""
+        return self.retry.transient
+
+
+class VendorRequestError(VendorError):
+    """No usable response: the connection failed, timed out, was reset, or the body was garbage."""
+
+
+class VendorAPIError(VendorError):
+    """The vendor answered with an error envelope."""
+
+
+class AuthError(VendorAPIError):
+    """Credentials, signature, clock skew or permissions were refused."""
+
+
+class VendorInputError(VendorAPIError):
+    """The vendor refused the input or a parameter."""
+
+
+class ModerationError(VendorAPIError):
+    """Content moderation refused the input or the output."""
+
+
+class QuotaError(VendorAPIError):
+    """No credits, account in arrears or suspended."""
+
+
+class NotFoundError(VendorAPIError):
+    """Unknown task, action or resource (an expired async task included)."""
+
+
+class RateLimitedError(VendorAPIError):
+    """A rate or concurrency limit was hit; the job was not accepted."""
+
+
+class VendorServerError(VendorAPIError):
+    """The vendor failed internally."""
+
+
+class SeedRejectedError(VendorAPIError):
+    """The output was rejected for this seed (Volcengine 201304); another seed may succeed."""
+
+
+_CLASS_BY_KIND: dict[ErrorKind, type[VendorAPIError]] = {
+    ErrorKind.AUTH: AuthError,
+    ErrorKind.BAD_INPUT: VendorInputError,
+    ErrorKind.MODERATION: ModerationError,
+    ErrorKind.NO_CREDITS: QuotaError,
+    ErrorKind.NOT_FOUND: NotFoundError,
+    ErrorKind.RATE_LIMITED: RateLimitedError,
+    ErrorKind.SERVER: VendorServerError,
+    ErrorKind.NETWORK: VendorServerError,
+    ErrorKind.BAD_SEED: SeedRejectedError,
+    ErrorKind.UNKNOWN: VendorAPIError,
+}
+
+
+def error_from_rule(
+    rule: ErrorRule,
+    *,
+    vendor: str,
+    action: str,
+    code: str | int | None,
+    message: Any,
+    http_status: int | None,
+    request_id: str | None,
+) -> VendorAPIError:
+    """Build the exception a classification rule calls for."""
+    cls = _CLASS_BY_KIND[rule.kind]
+    return cls(
+        str(message or code or "unknown error"),
+        vendor=vendor,
+        action=action,
+        code="" if code is None else str(code),
+        http_status=http_status,
+        request_id=request_id,
+        kind=rule.kind,
+        retry=rule.retry,
+    )
