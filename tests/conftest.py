@@ -1,0 +1,25 @@
+"""Test-session set-up shared by every test.
+
+Prefect reads its settings at import time, so the environment is fixed here, before any test
+module imports Prefect: a throw-away PREFECT_HOME (never the developer's ~/.prefect), no
+telemetry, no Prefect Cloud. Fixtures that start real servers (Prefect, emulators, SeaweedFS)
+live in the conftest of the test folders that need them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+
+_HOME = tempfile.mkdtemp(prefix="pie-tests-prefect-home-")
+os.environ["PREFECT_HOME"] = _HOME
+os.environ.pop("PREFECT_API_URL", None)
+os.environ.pop("PREFECT_API_KEY", None)
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(_HOME, ignore_errors=True)
