@@ -1,4 +1,4 @@
-"""Defaults shared by the vendor clients. Constants, so tests and users can see and override them."""
+"""Defaults shared by the vendor clients, as constants that tests and users can read."""
 
 from __future__ import annotations
 
