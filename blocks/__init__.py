@@ -1,1 +1,26 @@
-"""blocks"""
+"""Prefect Blocks: each vendor's credentials and the archive storage.
+
+This module is the ``prefect.collections`` entry point, so a Prefect server registers these
+block types on start, and ``prefect block register -m prefect_image_edit.blocks`` (or
+``-m prefect_image_edit``) registers them on demand.
+"""
+
+from prefect_image_edit.blocks.archive import (
+    ArchiveStorage,
+    LocalArchiveStorage,
+    S3ArchiveStorage,
+)
+from prefect_image_edit.blocks.credentials import (
+    AILabToolsCredentials,
+    TencentCloudCredentials,
+    VolcengineCredentials,
+)
+
+__all__ = [
+    "AILabToolsCredentials",
+    "ArchiveStorage",
+    "LocalArchiveStorage",
+    "S3ArchiveStorage",
+    "TencentCloudCredentials",
+    "VolcengineCredentials",
+]

@@ -12,6 +12,8 @@ import os
 import shutil
 import tempfile
 
+import pytest
+
 _HOME = tempfile.mkdtemp(prefix="pie-tests-prefect-home-")
 os.environ["PREFECT_HOME"] = _HOME
 os.environ.pop("PREFECT_API_URL", None)
@@ -23,3 +25,12 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(_HOME, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def seaweedfs():
+    """A real SeaweedFS S3 server on 127.0.0.1, shared by the session, started on first use."""
+    from prefect_image_edit.testing import run_seaweedfs
+
+    with run_seaweedfs() as server:
+        yield server

@@ -1,0 +1,167 @@
+"""Spool, hash, upload once, verify.
+
+A result is streamed into a spooled temporary file (memory up to a threshold, then disk) while
+its SHA-256 and MD5 are computed in the same pass, so it is never held twice in memory. The
+SHA-256 names the object; an object already under that name is not uploaded again; after an
+upload the store is asked what it holds, and size and checksum must match.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import IO, Any
+
+from prefect_image_edit.archive.keys import archive_key, object_metadata
+from prefect_image_edit.archive.store import ArchivedObject, ArchiveStore, S3Store
+from prefect_image_edit.errors import ImageEditError
+
+__all__ = [
+    "ArchiveError",
+    "ArchiveVerificationError",
+    "Spool",
+    "SpoolTooLarge",
+    "archive_bytes",
+    "archive_spool",
+    "archive_stream",
+    "new_spool",
+]
+
+SPOOL_MEMORY_BYTES = 8 * 1024 * 1024
+
+
+class ArchiveError(ImageEditError):
+    """Archiving failed; the result is not (yet) durable."""
+
+
+class ArchiveVerificationError(ArchiveError):
+    """The store holds something other than what was uploaded."""
+
+
+class SpoolTooLarge(ArchiveError):
+    """More bytes arrived than the configured cap allows."""
+
+
+@dataclass
+class Spool:
+    """Bytes received so far, with their running size and digests."""
+
+    file: IO[bytes]
+    max_bytes: int | None = None
+    size: int = 0
+
+    def __post_init__(self) -> None:
+        self._sha256 = hashlib.sha256()
+        self._md5 = hashlib.md5(usedforsecurity=False)
+
+    def write(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.max_bytes is not None and self.size > self.max_bytes:
+            raise SpoolTooLarge(f"result is larger than the {self.max_bytes}-byte cap")
+        self._sha256.update(chunk)
+        self._md5.update(chunk)
+        self.file.write(chunk)
+
+    @property
+    def sha256(self) -> str:
+        return self._sha256.hexdigest()
+
+    @property
+    def md5(self) -> str:
+        return self._md5.hexdigest()
+
+    @classmethod
+    def of_bytes(cls, data: bytes) -> Spool:
+        """Wrap bytes already in memory without copying them (BytesIO shares the buffer)."""
+        spool = cls(io.BytesIO(data))
+        spool.size = len(data)
+        spool._sha256.update(data)
+        spool._md5.update(data)
+        return spool
+
+    def rewind(self) -> IO[bytes]:
+        self.file.seek(0)
+        return self.file
+
+    def read_all(self) -> bytes:
+        return self.rewind().read()
+
+    def close(self) -> None:
+        self.file.close()
+
+    def __enter__(self) -> Spool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def new_spool(max_bytes: int | None = None) -> Spool:
+    return Spool(tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES), max_bytes)
+
+
+def archive_spool(
+    store: ArchiveStore,
+    spool: Spool,
+    *,
+    prefix: str,
+    vendor: str,
+    media_type: str,
+    metadata: Mapping[str, Any],
+) -> ArchivedObject:
+    """Upload a spool under its content-addressed key unless it is already there."""
+    key = archive_key(prefix, vendor, spool.sha256, media_type)
+    existing = store.head(key)
+    if existing is not None and existing.size == spool.size and existing.sha256 == spool.sha256:
+        return replace(existing, uploaded=False)
+    meta = object_metadata({**metadata, "sha256": spool.sha256, "size": spool.size})
+    store.put(key, spool.rewind(), size=spool.size, media_type=media_type, metadata=meta)
+    stored = store.head(key)
+    if stored is None or stored.size != spool.size or stored.sha256 != spool.sha256:
+        raise ArchiveVerificationError(
+            f"{store.uri_for(key)}: the store does not hold the {spool.size} bytes just uploaded"
+        )
+    if isinstance(store, S3Store):
+        etag = store.etag(key)
+        # A single-part upload's ETag is the MD5 of the bytes; multipart ETags end in "-N".
+        if "-" not in etag and etag != spool.md5:
+            raise ArchiveVerificationError(f"{store.uri_for(key)}: ETag {etag} is not the MD5")
+    return replace(stored, uploaded=True)
+
+
+def archive_stream(
+    store: ArchiveStore,
+    chunks: Iterable[bytes],
+    *,
+    prefix: str,
+    vendor: str,
+    media_type: str,
+    metadata: Mapping[str, Any],
+    max_bytes: int | None = None,
+) -> ArchivedObject:
+    """Spool ``chunks`` and archive them; see :func:`archive_spool`."""
+    with new_spool(max_bytes) as spool:
+        for chunk in chunks:
+            spool.write(chunk)
+        return archive_spool(
+            store, spool, prefix=prefix, vendor=vendor, media_type=media_type, metadata=metadata
+        )
+
+
+def archive_bytes(
+    store: ArchiveStore,
+    data: bytes,
+    *,
+    prefix: str,
+    vendor: str,
+    media_type: str,
+    metadata: Mapping[str, Any],
+) -> ArchivedObject:
+    """Archive bytes already in memory (e.g. a base64 result the vendor returned)."""
+    with Spool.of_bytes(data) as spool:
+        return archive_spool(
+            store, spool, prefix=prefix, vendor=vendor, media_type=media_type, metadata=metadata
+        )

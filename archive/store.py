@@ -1,0 +1,173 @@
+"""Where archived objects live: an S3-compatible bucket or a local directory.
+
+Both stores speak one small protocol (head, put, open, uri_for), so the archiver and the tasks
+do not care which one a user configured. Stores are synchronous (boto3 is); async callers run
+them in a worker thread.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO, Protocol
+
+__all__ = ["ArchiveStore", "ArchivedObject", "LocalStore", "S3Store"]
+
+
+@dataclass(frozen=True, slots=True)
+class ArchivedObject:
+    """A durable reference to an archived object; small, so tasks can pass and cache it."""
+
+    uri: str
+    key: str
+    size: int
+    sha256: str
+    media_type: str
+    metadata: dict[str, str] = field(default_factory=dict)
+    uploaded: bool = False
+    """False when the object was already there and nothing was sent."""
+
+
+class ArchiveStore(Protocol):
+    def uri_for(self, key: str) -> str:
+        """A URI naming the object (``s3://bucket/key`` or ``file:///path``)."""
+
+    def head(self, key: str) -> ArchivedObject | None:
+        """The object's size and metadata, or ``None`` when it does not exist."""
+
+    def put(
+        self, key: str, fileobj: BinaryIO, *, size: int, media_type: str, metadata: dict[str, str]
+    ) -> None:
+        """Store ``size`` bytes read from ``fileobj`` (streamed, never read whole)."""
+
+    def open(self, key: str) -> BinaryIO:
+        """Open the object for reading."""
+
+
+class S3Store:
+    """An S3-compatible bucket, through a boto3 client the caller configured.
+
+    Args:
+        client: A boto3 S3 client (see ``S3ArchiveStorage.get_s3_client`` for path-style
+            addressing and the checksum options S3-compatible stores need).
+        bucket: The bucket name.
+    """
+
+    def __init__(self, client: Any, bucket: str) -> None:
+        self.client = client
+        self.bucket = bucket
+
+    def uri_for(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
+
+    def head(self, key: str) -> ArchivedObject | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            answer = self.client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if status == 404 or exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey"}:
+                return None
+            raise
+        metadata = dict(answer.get("Metadata") or {})
+        return ArchivedObject(
+            uri=self.uri_for(key),
+            key=key,
+            size=int(answer["ContentLength"]),
+            sha256=metadata.get("sha256", ""),
+            media_type=answer.get("ContentType", "application/octet-stream"),
+            metadata=metadata,
+        )
+
+    def etag(self, key: str) -> str:
+        return self.client.head_object(Bucket=self.bucket, Key=key)["ETag"].strip('"')
+
+    def put(
+        self, key: str, fileobj: BinaryIO, *, size: int, media_type: str, metadata: dict[str, str]
+    ) -> None:
+        self.client.upload_fileobj(
+            fileobj,
+            self.bucket,
+            key,
+            ExtraArgs={"ContentType": media_type, "Metadata": metadata},
+        )
+
+    def open(self, key: str) -> BinaryIO:
+        return self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
+
+
+class LocalStore:
+    """A local directory: the embedded default when there is no cloud.
+
+    Metadata sits beside each object in ``<name>.meta.json``. Writes go to a temporary file in
+    the same directory and are renamed into place, so a crash never leaves a half object under
+    its final (content-addressed) name.
+    """
+
+    _META_SUFFIX = ".meta.json"
+
+    def __init__(self, base_dir: str | os.PathLike[str]) -> None:
+        self.base_dir = Path(base_dir).expanduser().resolve()
+
+    def _path(self, key: str) -> Path:
+        path = (self.base_dir / key).resolve()
+        if self.base_dir not in path.parents:
+            raise ValueError(f"archive key escapes the archive directory: {key!r}")
+        return path
+
+    def uri_for(self, key: str) -> str:
+        return self._path(key).as_uri()
+
+    def head(self, key: str) -> ArchivedObject | None:
+        path = self._path(key)
+        meta_path = path.with_name(path.name + self._META_SUFFIX)
+        if not path.is_file():
+            return None
+        try:
+            record = json.loads(meta_path.read_text())
+        except (OSError, ValueError):
+            record = {}
+        metadata = dict(record.get("metadata") or {})
+        return ArchivedObject(
+            uri=self.uri_for(key),
+            key=key,
+            size=path.stat().st_size,
+            sha256=metadata.get("sha256", ""),
+            media_type=record.get("media_type", "application/octet-stream"),
+            metadata=metadata,
+        )
+
+    def put(
+        self, key: str, fileobj: BinaryIO, *, size: int, media_type: str, metadata: dict[str, str]
+    ) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        meta_path = path.with_name(path.name + self._META_SUFFIX)
+        _atomic_write_json(meta_path, {"media_type": media_type, "metadata": metadata})
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".partial-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                shutil.copyfileobj(fileobj, out, length=1 << 20)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def open(self, key: str) -> BinaryIO:
+        return self._path(key).open("rb")
+
+
+def _atomic_write_json(path: Path, data: dict) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".partial-")
+    try:
+        with os.fdopen(fd, "w") as out:
+            json.dump(data, out, sort_keys=True)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
