@@ -27,3 +27,50 @@ RESULT_URL_TTL_SECONDS: dict[str, int] = {
 
 # How long the vendor keeps an async task queryable.
 TASK_RETENTION_SECONDS: dict[str, int] = {AILABTOOLS: 86400}
+
+# Keep-alive pool and redirects: vendor APIs never redirect a POST; following one could resend
+# a paid call to a host nobody chose.
+FOLLOW_REDIRECTS = False
+
+# Byte caps of the input images, as the vendors document them (PROTOCOLS.md 1.4, 2.x, 3.2-3.3).
+# "MB" is read as MiB: a vendor refusal costs nothing, refusing a valid image locally would.
+MIB = 1024 * 1024
+
+# --- AILabTools (PROTOCOLS.md section 3) -------------------------------------------------------
+AILABTOOLS_BASE_URL = "https://www.ailabapi.com"
+AILABTOOLS_API_KEY_HEADER = "ailabapi-api-key"
+AILABTOOLS_REMOVE_OBJECTS_PATH = "/api/image/editing/remove-objects-advanced"
+AILABTOOLS_TRY_ON_PRO_PATH = "/api/portrait/editing/try-on-clothes-pro"
+AILABTOOLS_TRY_ON_REFINER_PATH = "/api/portrait/enhance/try-on-clothes-refiner"
+AILABTOOLS_QUERY_TASK_PATH = "/api/common/query-async-task-result"
+AILABTOOLS_REMOVE_OBJECTS_ACTION = "remove-objects-advanced"
+AILABTOOLS_TRY_ON_PRO_ACTION = "try-on-clothes-pro"
+AILABTOOLS_TRY_ON_REFINER_ACTION = "try-on-clothes-refiner"
+AILABTOOLS_QUERY_TASK_ACTION = "query-async-task-result"
+AILABTOOLS_MAX_IMAGE_BYTES = 5 * MIB
+# Recommended poll interval for async tasks, seconds (the docs say "every 5 seconds").
+AILABTOOLS_POLL_INTERVAL_SECONDS = 5.0
+
+# --- Tencent aiart (PROTOCOLS.md section 1) ----------------------------------------------------
+TENCENT_ENDPOINT = "https://aiart.tencentcloudapi.com"
+TENCENT_SERVICE = "aiart"
+TENCENT_REGION = "ap-guangzhou"
+TENCENT_VERSION = "2022-12-29"
+TENCENT_INPAINTING_ACTION = "ImageInpaintingRemoval"
+# Exactly this, no charset: the signature covers it and the SDK sends it bare.
+TENCENT_CONTENT_TYPE = "application/json"
+# "转成 Base64 字符串后小于 6MB": the Base64 text, not the raw bytes, must stay under 6 MB.
+TENCENT_MAX_BASE64_CHARS = 6 * MIB
+# The vendor adds a visible "AI generated" mark unless LogoAdd is 0; the pack opts out by default.
+TENCENT_DEFAULT_LOGO_ADD = 0
+
+# --- Volcengine visual (PROTOCOLS.md section 2) ------------------------------------------------
+VOLCENGINE_ENDPOINT = "https://visual.volcengineapi.com"
+VOLCENGINE_SERVICE = "cv"
+VOLCENGINE_REGION = "cn-north-1"
+VOLCENGINE_VERSION = "2022-08-31"
+VOLCENGINE_DEFAULT_ACTION = "CVProcess"
+VOLCENGINE_INPAINTING_REQ_KEY = "i2i_inpainting"
+VOLCENGINE_CONTENT_TYPE = "application/json"
+VOLCENGINE_SUCCESS_CODE = 10000
+VOLCENGINE_MAX_IMAGE_BYTES = 5 * MIB

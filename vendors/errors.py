@@ -16,6 +16,12 @@ Exception tree::
             ├── VendorServerError   the vendor failed internally
             └── SeedRejectedError   Volcengine 201304 ("AI ghost face"): try another seed
 
+    InputError (also a ValueError)  raised by a client before any request leaves the machine
+    └── ClientInputError            field names the argument at fault
+        ├── InvalidParameterError   a parameter out of range, not an allowed value, or missing
+        └── InvalidImageError       an image input missing, empty, not an image, wrong format or
+                                    over the vendor's byte cap
+
 The retry verdict is what DESIGN.md's money rules need, and the only thing Prefect's
 ``retry_condition_fn`` reads:
 
@@ -28,6 +34,7 @@ The retry verdict is what DESIGN.md's money rules need, and the only thing Prefe
 
 Each vendor keeps one table (``dict[str, ErrorRule]``) mapping its documented codes to a rule;
 codes missing from the table are permanent, because retrying an unknown error can only cost money.
+Answers that carry no vendor code are classified by HTTP status (``STATUS_RULES``).
 """
 
 from __future__ import annotations
@@ -37,12 +44,16 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from prefect_image_edit.errors import ImageEditError
+from prefect_image_edit.errors import ImageEditError, InputError
 
 __all__ = [
+    "STATUS_RULES",
     "AuthError",
+    "ClientInputError",
     "ErrorKind",
     "ErrorRule",
+    "InvalidImageError",
+    "InvalidParameterError",
     "ModerationError",
     "NotFoundError",
     "QuotaError",
@@ -56,6 +67,7 @@ __all__ = [
     "VendorServerError",
     "classify",
     "error_from_rule",
+    "rule_for_status",
     "sanitize_message",
 ]
 
@@ -104,6 +116,31 @@ def classify(table: dict[str, ErrorRule], code: str | int | None) -> ErrorRule:
     if code is None:
         return UNKNOWN_RULE
     return table.get(str(code), UNKNOWN_RULE)
+
+
+# Answers without a vendor code (gateway pages, proxies, bare status codes). 429/502/503 mean the
+# job never reached the service; 500/504 may have come after the service accepted it.
+STATUS_RULES: dict[int, ErrorRule] = {
+    400: ErrorRule(ErrorKind.BAD_INPUT, RetryVerdict.PERMANENT),
+    401: ErrorRule(ErrorKind.AUTH, RetryVerdict.PERMANENT),
+    403: ErrorRule(ErrorKind.AUTH, RetryVerdict.PERMANENT),
+    404: ErrorRule(ErrorKind.NOT_FOUND, RetryVerdict.PERMANENT),
+    413: ErrorRule(ErrorKind.BAD_INPUT, RetryVerdict.PERMANENT),
+    415: ErrorRule(ErrorKind.BAD_INPUT, RetryVerdict.PERMANENT),
+    422: ErrorRule(ErrorKind.BAD_INPUT, RetryVerdict.PERMANENT),
+    429: ErrorRule(ErrorKind.RATE_LIMITED, RetryVerdict.RESUBMIT),
+    500: ErrorRule(ErrorKind.SERVER, RetryVerdict.RETRY_ONCE),
+    502: ErrorRule(ErrorKind.SERVER, RetryVerdict.RESUBMIT),
+    503: ErrorRule(ErrorKind.SERVER, RetryVerdict.RESUBMIT),
+    504: ErrorRule(ErrorKind.SERVER, RetryVerdict.RETRY_ONCE),
+}
+
+
+def rule_for_status(status: int | None) -> ErrorRule:
+    """Classify an answer that carries no vendor code by its HTTP status; others are permanent."""
+    if status is None:
+        return UNKNOWN_RULE
+    return STATUS_RULES.get(status, UNKNOWN_RULE)
 
 
 _MAX_MESSAGE = 300
@@ -249,3 +286,25 @@ def error_from_rule(
         kind=rule.kind,
         retry=rule.retry,
     )
+
+
+class ClientInputError(InputError):
+    """An argument a client refused before sending anything; nothing was paid.
+
+    Args:
+        reason: What is wrong and, where it helps, what is accepted.
+        field: The argument at fault, e.g. ``mask`` or ``strength``.
+        source: Where the value came from (a file path), if that helps to find it.
+    """
+
+    def __init__(self, reason: str, *, field: str, source: str | None = None) -> None:
+        self.field = field
+        super().__init__(reason, source=f"{field} ({source})" if source else field)
+
+
+class InvalidParameterError(ClientInputError):
+    """A parameter is out of range, not one of the allowed values, missing or contradictory."""
+
+
+class InvalidImageError(ClientInputError):
+    """An image input is missing, empty, not an image, in a refused format or too large."""

@@ -67,6 +67,10 @@ class EraseResult(_Result):
     parameters: dict[str, Any] = Field(
         default_factory=dict, description="The canonical parameters sent (no image data)."
     )
+    input_sha256: dict[str, str] = Field(
+        default_factory=dict,
+        description="SHA-256 hex digest of each image sent as data, by argument name.",
+    )
 
 
 class TaskSubmission(_Result):
@@ -74,6 +78,13 @@ class TaskSubmission(_Result):
 
     task_id: str = Field(description="The vendor's async task id.")
     submitted_at: datetime = Field(default_factory=utcnow, description="When it was accepted.")
+    parameters: dict[str, Any] = Field(
+        default_factory=dict, description="The canonical parameters sent (no image data)."
+    )
+    input_sha256: dict[str, str] = Field(
+        default_factory=dict,
+        description="SHA-256 hex digest of each image sent as data, by argument name.",
+    )
 
 
 class TaskState(StrEnum):

@@ -1,1 +1,22 @@
-"""vendors/volcengine"""
+"""Volcengine visual (service ``cv``): ``i2i_inpainting`` over HMAC-SHA256 (PROTOCOLS.md 2)."""
+
+from prefect_image_edit.vendors.volcengine.auth import VolcengineAuth
+from prefect_image_edit.vendors.volcengine.client import (
+    IMAGE_FORMATS,
+    MASK_FORMATS,
+    VolcengineAction,
+    VolcengineVisualClient,
+)
+from prefect_image_edit.vendors.volcengine.errors import VOLCENGINE_ERRORS
+from prefect_image_edit.vendors.volcengine.models import I2IInpaintingRequest, LogoInfo
+
+__all__ = [
+    "IMAGE_FORMATS",
+    "MASK_FORMATS",
+    "VOLCENGINE_ERRORS",
+    "I2IInpaintingRequest",
+    "LogoInfo",
+    "VolcengineAction",
+    "VolcengineAuth",
+    "VolcengineVisualClient",
+]

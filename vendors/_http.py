@@ -1,0 +1,216 @@
+"""Plumbing every vendor client shares: one pooled AsyncClient, sending, and failure mapping.
+
+A client object owns exactly one :class:`httpx.AsyncClient`, so connections are reused between
+calls; close it with ``aclose()`` or ``async with``. An AsyncClient belongs to the event loop it
+first ran on: build one client per loop (per Prefect task run, say), never share one across loops.
+
+Transport failures become :class:`VendorRequestError` with the retry verdict DESIGN.md's money
+rules need, decided by whether the request can have reached the vendor::
+
+    httpx.RequestError
+    ├── ConnectError, ConnectTimeout, PoolTimeout, ProxyError   nothing sent       -> RESUBMIT
+    ├── UnsupportedProtocol, LocalProtocolError                 nothing sent, and a
+    │                                                           retry cannot help  -> PERMANENT
+    └── everything else (ReadTimeout, WriteTimeout, ReadError,   the request may
+        WriteError, RemoteProtocolError, DecodingError, ...)    have been accepted -> RETRY_ONCE
+
+No retries happen here: the tasks layer owns retries (DESIGN.md), reading the verdicts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, ClassVar, Self
+
+import httpx
+
+from prefect_image_edit.vendors._constants import (
+    DEFAULT_LIMITS,
+    DEFAULT_TIMEOUT,
+    FOLLOW_REDIRECTS,
+    USER_AGENT,
+)
+from prefect_image_edit.vendors.errors import (
+    ErrorKind,
+    ErrorRule,
+    RetryVerdict,
+    VendorAPIError,
+    VendorRequestError,
+    classify,
+    error_from_rule,
+    rule_for_status,
+)
+
+__all__ = [
+    "BaseVendorClient",
+    "api_error",
+    "malformed_response",
+    "parse_json",
+    "transport_error",
+    "transport_verdict",
+]
+
+logger = logging.getLogger(__name__)
+
+_NOTHING_SENT: tuple[type[Exception], ...] = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.ProxyError,
+)
+_NEVER_SENDABLE: tuple[type[Exception], ...] = (httpx.UnsupportedProtocol, httpx.LocalProtocolError)
+
+
+def transport_verdict(exc: httpx.RequestError) -> RetryVerdict:
+    """How safe it is to send again after ``exc``, by whether the request can have gone out."""
+    if isinstance(exc, _NOTHING_SENT):
+        return RetryVerdict.RESUBMIT
+    if isinstance(exc, _NEVER_SENDABLE):
+        return RetryVerdict.PERMANENT
+    return RetryVerdict.RETRY_ONCE
+
+
+def transport_error(exc: httpx.RequestError, *, vendor: str, action: str) -> VendorRequestError:
+    """The :class:`VendorRequestError` for a transport failure; raise it ``from exc``."""
+    verdict = transport_verdict(exc)
+    reason = str(exc) or "no detail"
+    return VendorRequestError(
+        f"{type(exc).__name__}: {reason}",
+        vendor=vendor,
+        action=action,
+        kind=ErrorKind.NETWORK,
+        retry=verdict,
+    )
+
+
+def malformed_response(
+    reason: str,
+    *,
+    vendor: str,
+    action: str,
+    http_status: int | None,
+    request_id: str | None = None,
+) -> VendorRequestError:
+    """A 200 whose body is not what the vendor documents: the job may have run, so retry once."""
+    return VendorRequestError(
+        f"malformed response: {reason}",
+        vendor=vendor,
+        action=action,
+        http_status=http_status,
+        request_id=request_id,
+        kind=ErrorKind.SERVER,
+        retry=RetryVerdict.RETRY_ONCE,
+    )
+
+
+def parse_json(response: httpx.Response) -> Any | None:
+    """The decoded JSON body, or ``None`` when the body is not JSON (gateway pages, garbage)."""
+    try:
+        return json.loads(response.content)
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def api_error(
+    table: dict[str, ErrorRule],
+    *,
+    vendor: str,
+    action: str,
+    code: str | int | None,
+    message: Any,
+    http_status: int | None,
+    request_id: str | None,
+    fallback_status: int | None = None,
+) -> VendorAPIError:
+    """The typed error for an error answer: by the vendor's table, else by HTTP status.
+
+    A code the table does not know is permanent (``classify``); only answers without any code
+    fall back to the status rules, using ``fallback_status`` when given (AILabTools mirrors the
+    status in ``error_code``, even inside an HTTP 200).
+    """
+    if code is None or code == "":
+        rule = rule_for_status(fallback_status if fallback_status is not None else http_status)
+        code = None
+    else:
+        rule = classify(table, code)
+    return error_from_rule(
+        rule,
+        vendor=vendor,
+        action=action,
+        code=code,
+        message=message or (f"HTTP {http_status}" if http_status else None),
+        http_status=http_status,
+        request_id=request_id,
+    )
+
+
+class BaseVendorClient:
+    """One pooled :class:`httpx.AsyncClient` with the pack's defaults, and error-mapped sending.
+
+    Args:
+        base_url: Scheme, host and optional port of the API; point it at an emulator with
+            ``http://127.0.0.1:<port>``.
+        timeout: Explicit httpx timeouts; image edits take seconds, so the 5 s httpx default is
+            too short.
+        transport: Replace the network (``httpx.MockTransport``, ``httpx.ASGITransport``).
+        auth: The vendor's request signer.
+        limits: Connection pool limits.
+    """
+
+    vendor: ClassVar[str] = ""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        transport: httpx.AsyncBaseTransport | None = None,
+        auth: httpx.Auth | None = None,
+        limits: httpx.Limits = DEFAULT_LIMITS,
+    ) -> None:
+        if not isinstance(timeout, httpx.Timeout):
+            raise TypeError(f"timeout must be an httpx.Timeout, got {type(timeout).__name__}")
+        self._base_url = base_url.rstrip("/")
+        self._http = httpx.AsyncClient(
+            base_url=self._base_url,
+            timeout=timeout,
+            transport=transport,
+            auth=auth,
+            limits=limits,
+            headers={"User-Agent": USER_AGENT},
+            follow_redirects=FOLLOW_REDIRECTS,
+        )
+
+    @property
+    def base_url(self) -> str:
+        return self._base_url
+
+    @property
+    def is_closed(self) -> bool:
+        return self._http.is_closed
+
+    def __repr__(self) -> str:
+        # Credentials live in the auth object, never in repr.
+        return f"{type(self).__name__}(base_url={self._base_url!r})"
+
+    async def aclose(self) -> None:
+        """Close the pooled connections."""
+        await self._http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def _send(self, request: httpx.Request, *, action: str) -> httpx.Response:
+        """Send one request and read the whole body; transport failures become vendor errors."""
+        try:
+            response = await self._http.send(request)
+        except httpx.RequestError as exc:
+            error = transport_error(exc, vendor=self.vendor, action=action)
+            logger.warning("%s %s: %s", self.vendor, action, error)
+            raise error from exc
+        logger.debug("%s %s: HTTP %s", self.vendor, action, response.status_code)
+        return response
