@@ -33,8 +33,9 @@ TASK_RETENTION_SECONDS: dict[str, int] = {AILABTOOLS: 86400}
 FOLLOW_REDIRECTS = False
 
 # Byte caps of the input images, as the vendors document them (PROTOCOLS.md 1.4, 2.x, 3.2-3.3).
-# "MB" is read as MiB: a vendor refusal costs nothing, refusing a valid image locally would.
-MIB = 1024 * 1024
+# "MB" is read as 10^6 bytes, the stricter reading, the same one imaging/limits.py takes, so a
+# prepared image never passes one layer and fails the other.
+MB = 1_000_000
 
 # --- AILabTools (PROTOCOLS.md section 3) -------------------------------------------------------
 AILABTOOLS_BASE_URL = "https://www.ailabapi.com"
@@ -47,7 +48,7 @@ AILABTOOLS_REMOVE_OBJECTS_ACTION = "remove-objects-advanced"
 AILABTOOLS_TRY_ON_PRO_ACTION = "try-on-clothes-pro"
 AILABTOOLS_TRY_ON_REFINER_ACTION = "try-on-clothes-refiner"
 AILABTOOLS_QUERY_TASK_ACTION = "query-async-task-result"
-AILABTOOLS_MAX_IMAGE_BYTES = 5 * MIB
+AILABTOOLS_MAX_IMAGE_BYTES = 5 * MB
 # Recommended poll interval for async tasks, seconds (the docs say "every 5 seconds").
 AILABTOOLS_POLL_INTERVAL_SECONDS = 5.0
 
@@ -60,7 +61,7 @@ TENCENT_INPAINTING_ACTION = "ImageInpaintingRemoval"
 # Exactly this, no charset: the signature covers it and the SDK sends it bare.
 TENCENT_CONTENT_TYPE = "application/json"
 # "转成 Base64 字符串后小于 6MB": the Base64 text, not the raw bytes, must stay under 6 MB.
-TENCENT_MAX_BASE64_CHARS = 6 * MIB
+TENCENT_MAX_BASE64_CHARS = 6 * MB
 # The vendor adds a visible "AI generated" mark unless LogoAdd is 0; the pack opts out by default.
 TENCENT_DEFAULT_LOGO_ADD = 0
 
@@ -73,4 +74,4 @@ VOLCENGINE_DEFAULT_ACTION = "CVProcess"
 VOLCENGINE_INPAINTING_REQ_KEY = "i2i_inpainting"
 VOLCENGINE_CONTENT_TYPE = "application/json"
 VOLCENGINE_SUCCESS_CODE = 10000
-VOLCENGINE_MAX_IMAGE_BYTES = 5 * MIB
+VOLCENGINE_MAX_IMAGE_BYTES = 5 * MB

@@ -47,6 +47,7 @@ __all__ = [
     "api_error",
     "malformed_response",
     "parse_json",
+    "scrub",
     "transport_error",
     "transport_verdict",
 ]
@@ -104,6 +105,18 @@ def malformed_response(
     )
 
 
+def scrub(message: Any, secrets: tuple[str, ...]) -> Any:
+    """Remove the client's own secrets from a vendor message (a vendor may echo a bad key).
+
+    ``sanitize_message`` catches long blobs; this catches short keys it cannot recognise.
+    """
+    if not isinstance(message, str):
+        return message
+    for secret in secrets:
+        message = message.replace(secret, "<redacted>")
+    return message
+
+
 def parse_json(response: httpx.Response) -> Any | None:
     """The decoded JSON body, or ``None`` when the body is not JSON (gateway pages, garbage)."""
     try:
@@ -156,6 +169,7 @@ class BaseVendorClient:
         transport: Replace the network (``httpx.MockTransport``, ``httpx.ASGITransport``).
         auth: The vendor's request signer.
         limits: Connection pool limits.
+        secrets: Credentials to scrub from vendor messages before they reach an exception.
     """
 
     vendor: ClassVar[str] = ""
@@ -168,10 +182,13 @@ class BaseVendorClient:
         transport: httpx.AsyncBaseTransport | None = None,
         auth: httpx.Auth | None = None,
         limits: httpx.Limits = DEFAULT_LIMITS,
+        secrets: tuple[str | None, ...] = (),
     ) -> None:
         if not isinstance(timeout, httpx.Timeout):
             raise TypeError(f"timeout must be an httpx.Timeout, got {type(timeout).__name__}")
         self._base_url = base_url.rstrip("/")
+        # Longest first, so a key that contains another is removed whole.
+        self._secrets = tuple(sorted({x for x in secrets if x and len(x) >= 4}, key=len)[::-1])
         self._http = httpx.AsyncClient(
             base_url=self._base_url,
             timeout=timeout,
@@ -203,6 +220,11 @@ class BaseVendorClient:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
+
+    def _api_error(self, table: dict[str, ErrorRule], **fields: Any) -> VendorAPIError:
+        """:func:`api_error` for this vendor, its secrets scrubbed from the message."""
+        fields["message"] = scrub(fields.get("message"), self._secrets)
+        return api_error(table, vendor=self.vendor, **fields)
 
     async def _send(self, request: httpx.Request, *, action: str) -> httpx.Response:
         """Send one request and read the whole body; transport failures become vendor errors."""

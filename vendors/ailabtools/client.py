@@ -35,7 +35,6 @@ from prefect_image_edit.vendors._constants import (
 )
 from prefect_image_edit.vendors._http import (
     BaseVendorClient,
-    api_error,
     malformed_response,
     parse_json,
 )
@@ -130,7 +129,11 @@ class AILabToolsClient(BaseVendorClient):
         if not api_key:
             raise InvalidParameterError("an API key is required", field="api_key")
         super().__init__(
-            base_url=base_url, timeout=timeout, transport=transport, auth=ApiKeyAuth(api_key)
+            base_url=base_url,
+            timeout=timeout,
+            transport=transport,
+            auth=ApiKeyAuth(api_key),
+            secrets=(api_key,),
         )
 
     # --- plumbing ------------------------------------------------------------------------------
@@ -141,9 +144,8 @@ class AILabToolsClient(BaseVendorClient):
         payload = parse_json(response)
         if not isinstance(payload, dict):
             if status != 200:
-                raise api_error(
+                raise self._api_error(
                     AILABTOOLS_ERRORS,
-                    vendor=self.vendor,
                     action=action,
                     code=None,
                     message=None,
@@ -155,9 +157,8 @@ class AILabToolsClient(BaseVendorClient):
             )
         envelope = _envelope(payload)
         if status != 200 or envelope.failed:
-            raise api_error(
+            raise self._api_error(
                 AILABTOOLS_ERRORS,
-                vendor=self.vendor,
                 action=action,
                 code=envelope.code,
                 message=envelope.message,

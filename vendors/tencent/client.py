@@ -30,7 +30,6 @@ from prefect_image_edit.vendors._constants import (
 )
 from prefect_image_edit.vendors._http import (
     BaseVendorClient,
-    api_error,
     malformed_response,
     parse_json,
 )
@@ -111,7 +110,13 @@ class TencentAiartClient(BaseVendorClient):
             raise InvalidParameterError("secret_id and secret_key are required", field="secret_id")
         self.region = region
         auth = TC3Auth(secret_id, secret_key, token=token, service=service, clock=clock)
-        super().__init__(base_url=endpoint, timeout=timeout, transport=transport, auth=auth)
+        super().__init__(
+            base_url=endpoint,
+            timeout=timeout,
+            transport=transport,
+            auth=auth,
+            secrets=(secret_key, token),
+        )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(endpoint={self.base_url!r}, region={self.region!r})"
@@ -136,9 +141,8 @@ class TencentAiartClient(BaseVendorClient):
         envelope = payload.get("Response") if isinstance(payload, dict) else None
         if not isinstance(envelope, dict):
             if response.status_code != 200:
-                raise api_error(
+                raise self._api_error(
                     TENCENT_ERRORS,
-                    vendor=self.vendor,
                     action=action,
                     code=None,
                     message=None,
@@ -155,9 +159,8 @@ class TencentAiartClient(BaseVendorClient):
         error = envelope.get("Error")
         if error is not None:
             parsed = TencentError.model_validate(error) if isinstance(error, dict) else None
-            raise api_error(
+            raise self._api_error(
                 TENCENT_ERRORS,
-                vendor=self.vendor,
                 action=action,
                 code=parsed.code if parsed else None,
                 message=parsed.message if parsed else None,
@@ -165,9 +168,8 @@ class TencentAiartClient(BaseVendorClient):
                 request_id=request_id,
             )
         if response.status_code != 200:
-            raise api_error(
+            raise self._api_error(
                 TENCENT_ERRORS,
-                vendor=self.vendor,
                 action=action,
                 code=None,
                 message=None,

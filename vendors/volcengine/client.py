@@ -32,7 +32,6 @@ from prefect_image_edit.vendors._constants import (
 )
 from prefect_image_edit.vendors._http import (
     BaseVendorClient,
-    api_error,
     malformed_response,
     parse_json,
 )
@@ -126,7 +125,13 @@ class VolcengineVisualClient(BaseVendorClient):
             service=VOLCENGINE_SERVICE,
             clock=clock,
         )
-        super().__init__(base_url=endpoint, timeout=timeout, transport=transport, auth=auth)
+        super().__init__(
+            base_url=endpoint,
+            timeout=timeout,
+            transport=transport,
+            auth=auth,
+            secrets=(secret_access_key, session_token),
+        )
 
     def __repr__(self) -> str:
         return (
@@ -137,12 +142,12 @@ class VolcengineVisualClient(BaseVendorClient):
     def _error(self, response: httpx.Response, payload: Any) -> VendorAPIError | None:
         """The typed error an answer carries, or ``None`` for a success."""
         status = response.status_code
-        common = {"vendor": self.vendor, "action": self.action, "http_status": status}
+        common = {"action": self.action, "http_status": status}
         if not isinstance(payload, dict):
             return (
                 None
                 if status == 200
-                else api_error(
+                else self._api_error(
                     VOLCENGINE_ERRORS, code=None, message=None, request_id=None, **common
                 )
             )
@@ -152,7 +157,7 @@ class VolcengineVisualClient(BaseVendorClient):
             code: str | int | None = gateway.code
             if (code is None or code not in VOLCENGINE_ERRORS) and gateway.code_n is not None:
                 code = gateway.code_n
-            return api_error(
+            return self._api_error(
                 VOLCENGINE_ERRORS,
                 code=code,
                 message=gateway.message,
@@ -162,7 +167,7 @@ class VolcengineVisualClient(BaseVendorClient):
         code = payload.get("code")
         request_id = payload.get("request_id") or meta.request_id
         if code is not None and code != VOLCENGINE_SUCCESS_CODE:
-            return api_error(
+            return self._api_error(
                 VOLCENGINE_ERRORS,
                 code=code,
                 message=payload.get("message"),
@@ -170,7 +175,7 @@ class VolcengineVisualClient(BaseVendorClient):
                 **common,
             )
         if status != 200:
-            return api_error(
+            return self._api_error(
                 VOLCENGINE_ERRORS, code=None, message=None, request_id=request_id, **common
             )
         return None
