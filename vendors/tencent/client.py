@@ -213,6 +213,15 @@ class TencentAiartClient(BaseVendorClient):
         _one_of(mask, mask_url, field="mask", url_field="mask_url")
         if logo_param is not None and not isinstance(logo_param, LogoParam):
             raise InvalidParameterError("must be a LogoParam", field="logo_param")
+        # Parameters first (no I/O), then the files.
+        request = validated(
+            ImageInpaintingRemovalRequest,
+            input_url=_check_url(image_url, "image_url"),
+            mask_url=_check_url(mask_url, "mask_url"),
+            rsp_img_type=rsp_img_type,
+            logo_add=logo_add,
+            logo_param=logo_param,
+        )
         loaded = {
             name: load_image(
                 value,
@@ -223,15 +232,9 @@ class TencentAiartClient(BaseVendorClient):
             for name, value in (("image", image), ("mask", mask))
             if value is not None
         }
-        request = validated(
-            ImageInpaintingRemovalRequest,
-            input_image=_b64(loaded.get("image")),
-            input_url=_check_url(image_url, "image_url"),
-            mask=_b64(loaded.get("mask")),
-            mask_url=_check_url(mask_url, "mask_url"),
-            rsp_img_type=rsp_img_type,
-            logo_add=logo_add,
-            logo_param=logo_param,
+        # Our own Base64 of checked bytes: nothing left to validate.
+        request = request.model_copy(
+            update={"input_image": _b64(loaded.get("image")), "mask": _b64(loaded.get("mask"))}
         )
         envelope, response = await self._call(action, request.body())
         received_at = utcnow()

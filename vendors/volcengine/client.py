@@ -225,9 +225,21 @@ class VolcengineVisualClient(BaseVendorClient):
             raise InvalidParameterError("give image and mask, or image_urls", field=missing)
         if logo_info is not None and not isinstance(logo_info, LogoInfo):
             raise InvalidParameterError("must be a LogoInfo", field="logo_info")
-        urls = _check_urls(image_urls)
+        # Parameters first (no I/O), then the files.
+        request = validated(
+            I2IInpaintingRequest,
+            image_urls=_check_urls(image_urls),
+            return_url=return_url,
+            steps=steps,
+            strength=strength,
+            scale=scale,
+            seed=seed,
+            dilate_size=dilate_size,
+            quality=quality,
+            logo_info=logo_info,
+        )
         loaded = []
-        if urls is None:
+        if request.image_urls is None:
             # The 5 MB cap is documented for the input image only.
             loaded = [
                 load_image(
@@ -238,20 +250,9 @@ class VolcengineVisualClient(BaseVendorClient):
                 ),
                 load_image(mask, field="mask", formats=MASK_FORMATS),
             ]
-        b64 = [base64.b64encode(item.data).decode("ascii") for item in loaded]
-        request = validated(
-            I2IInpaintingRequest,
-            binary_data_base64=(b64[0], b64[1]) if b64 else None,
-            image_urls=urls,
-            return_url=return_url,
-            steps=steps,
-            strength=strength,
-            scale=scale,
-            seed=seed,
-            dilate_size=dilate_size,
-            quality=quality,
-            logo_info=logo_info,
-        )
+            # Our own Base64 of checked bytes: nothing left to validate.
+            b64 = tuple(base64.b64encode(item.data).decode("ascii") for item in loaded)
+            request = request.model_copy(update={"binary_data_base64": b64})
         http_request = self._http.build_request(
             "POST",
             "/",
