@@ -288,3 +288,14 @@ async def test_secrets_never_reach_errors_or_repr():
     assert_no_secrets(str(caught.value), repr(caught.value), repr(tencent))
     assert TC_SECRET_ID not in repr(tencent)
     assert tencent.is_closed
+
+
+@pytest.mark.parametrize(
+    "error_value", ["AuthFailure", {"Code": 7}, {}], ids=["text", "numeric-code", "empty"]
+)
+async def test_garbled_error_envelope_is_still_an_error(error_value):
+    response = json_response({"Response": {"Error": error_value, "RequestId": "r-1"}})
+    async with client(Recorder(response)) as tencent:
+        with pytest.raises(VendorAPIError) as caught:
+            await tencent.image_inpainting_removal(**URLS)
+    assert (caught.value.retry, caught.value.request_id) == (RetryVerdict.PERMANENT, "r-1")

@@ -321,3 +321,30 @@ async def test_secrets_never_reach_errors_or_repr():
             await volc.i2i_inpainting(image=PNG, mask=MASK_PNG)
     assert_no_secrets(str(caught.value), repr(caught.value), repr(volc))
     assert VOLC_AK not in repr(volc)
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "cls", "code"),
+    [
+        (
+            {"code": "50429", "message": "slow down", "request_id": "r"},
+            429,
+            RateLimitedError,
+            "50429",
+        ),
+        (
+            {"ResponseMetadata": {"RequestId": "r", "Error": {"CodeN": "100010"}}},
+            401,
+            AuthError,
+            "100010",
+        ),
+        ({"ResponseMetadata": {"RequestId": "r", "Error": "denied"}}, 403, AuthError, ""),
+        ({"ResponseMetadata": {"RequestId": "r", "Error": "denied"}}, 503, VendorServerError, ""),
+    ],
+    ids=["string-code", "string-code-n", "error-as-text-403", "error-as-text-503"],
+)
+async def test_garbled_envelopes_still_classify(payload, status, cls, code):
+    async with client(Recorder(json_response(payload, status))) as volc:
+        with pytest.raises(cls) as caught:
+            await volc.i2i_inpainting(image_urls=URLS)
+    assert (caught.value.code, caught.value.request_id) == (code, "r")

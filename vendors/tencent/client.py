@@ -26,6 +26,7 @@ from prefect_image_edit.vendors._constants import (
     TENCENT_INPAINTING_ACTION,
     TENCENT_MAX_BASE64_CHARS,
     TENCENT_REGION,
+    TENCENT_SERVICE,
     TENCENT_VERSION,
 )
 from prefect_image_edit.vendors._http import (
@@ -104,7 +105,7 @@ class TencentAiartClient(BaseVendorClient):
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], float] = time.time,
-        service: str = "aiart",
+        service: str = TENCENT_SERVICE,
     ) -> None:
         if not secret_id or not secret_key:
             raise InvalidParameterError("secret_id and secret_key are required", field="secret_id")
@@ -158,12 +159,12 @@ class TencentAiartClient(BaseVendorClient):
         request_id = envelope.get("RequestId") or None
         error = envelope.get("Error")
         if error is not None:
-            parsed = TencentError.model_validate(error) if isinstance(error, dict) else None
+            parsed = TencentError.parse(error)
             raise self._api_error(
                 TENCENT_ERRORS,
                 action=action,
-                code=parsed.code if parsed else None,
-                message=parsed.message if parsed else None,
+                code=parsed.code,
+                message=parsed.message,
                 http_status=response.status_code,
                 request_id=request_id,
             )

@@ -97,8 +97,16 @@ class TencentError(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    code: str = Field(validation_alias=AliasChoices("Code", "code"))
-    message: str = Field(default="", validation_alias=AliasChoices("Message", "message"))
+    code: str | None = Field(default=None, validation_alias=AliasChoices("Code", "code"))
+    message: str | None = Field(default=None, validation_alias=AliasChoices("Message", "message"))
+
+    @classmethod
+    def parse(cls, value: Any) -> TencentError:
+        """Lenient: an ``Error`` in a shape nobody documented is still an error, codeless."""
+        try:
+            return cls.model_validate(value)
+        except ValueError:
+            return cls()
 
 
 class ImageInpaintingRemovalResponse(BaseModel):

@@ -45,7 +45,8 @@ from prefect_image_edit.vendors.volcengine.models import (
     I2IInpaintingData,
     I2IInpaintingRequest,
     LogoInfo,
-    ResponseMetadata,
+    parse_gateway_error,
+    parse_service_envelope,
 )
 
 __all__ = ["IMAGE_FORMATS", "MASK_FORMATS", "VolcengineAction", "VolcengineVisualClient"]
@@ -151,9 +152,9 @@ class VolcengineVisualClient(BaseVendorClient):
                     VOLCENGINE_ERRORS, code=None, message=None, request_id=None, **common
                 )
             )
-        meta = ResponseMetadata.model_validate(payload.get("ResponseMetadata") or {})
-        if meta.error is not None:
-            gateway = meta.error
+        gateway = parse_gateway_error(payload)
+        if gateway is not None:
+            # "If ResponseMetadata.Error is returned, no need to look at other fields."
             code: str | int | None = gateway.code
             if (code is None or code not in VOLCENGINE_ERRORS) and gateway.code_n is not None:
                 code = gateway.code_n
@@ -161,22 +162,21 @@ class VolcengineVisualClient(BaseVendorClient):
                 VOLCENGINE_ERRORS,
                 code=code,
                 message=gateway.message,
-                request_id=meta.request_id,
+                request_id=gateway.request_id,
                 **common,
             )
-        code = payload.get("code")
-        request_id = payload.get("request_id") or meta.request_id
-        if code is not None and code != VOLCENGINE_SUCCESS_CODE:
+        service = parse_service_envelope(payload)
+        if service.code is not None and service.code != VOLCENGINE_SUCCESS_CODE:
             return self._api_error(
                 VOLCENGINE_ERRORS,
-                code=code,
-                message=payload.get("message"),
-                request_id=request_id,
+                code=service.code,
+                message=service.message,
+                request_id=service.request_id,
                 **common,
             )
         if status != 200:
             return self._api_error(
-                VOLCENGINE_ERRORS, code=None, message=None, request_id=request_id, **common
+                VOLCENGINE_ERRORS, code=None, message=None, request_id=service.request_id, **common
             )
         return None
 

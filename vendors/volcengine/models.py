@@ -19,7 +19,9 @@ __all__ = [
     "I2IInpaintingData",
     "I2IInpaintingRequest",
     "LogoInfo",
-    "ResponseMetadata",
+    "ServiceEnvelope",
+    "parse_gateway_error",
+    "parse_service_envelope",
 ]
 
 
@@ -89,19 +91,64 @@ class I2IInpaintingData(BaseModel):
 
 
 class GatewayError(BaseModel):
-    """``ResponseMetadata.Error`` from the TOP gateway."""
+    """``ResponseMetadata.Error`` from the TOP gateway, with its ``RequestId``."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(frozen=True)
 
-    code: str | None = Field(default=None, alias="Code")
-    code_n: int | None = Field(default=None, alias="CodeN")
-    message: str | None = Field(default=None, alias="Message")
+    code: str | None = None
+    code_n: int | None = None
+    message: str | None = None
+    request_id: str | None = None
 
 
-class ResponseMetadata(BaseModel):
-    """The gateway layer's envelope; when it carries ``Error`` nothing else matters."""
+class ServiceEnvelope(BaseModel):
+    """The service layer's public fields: ``code`` 10000 is success."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(frozen=True)
 
-    request_id: str | None = Field(default=None, alias="RequestId")
-    error: GatewayError | None = Field(default=None, alias="Error")
+    code: int | None = None
+    message: str | None = None
+    request_id: str | None = None
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None or value == "" else str(value)
+
+
+def _number(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return None
+
+
+def parse_gateway_error(payload: dict[str, Any]) -> GatewayError | None:
+    """The gateway error in ``payload``, or ``None``. Garbled fields become ``None``, so an
+    envelope that says "error" in a shape nobody documented still counts as one."""
+    meta = payload.get("ResponseMetadata")
+    error = meta.get("Error") if isinstance(meta, dict) else None
+    if not error:
+        return None
+    fields = error if isinstance(error, dict) else {}
+    return GatewayError(
+        code=_text(fields.get("Code")),
+        code_n=_number(fields.get("CodeN")),
+        message=_text(fields.get("Message")),
+        request_id=_text(meta.get("RequestId")),
+    )
+
+
+def parse_service_envelope(payload: dict[str, Any]) -> ServiceEnvelope:
+    """``code``, ``message`` and ``request_id``, tolerating strings for numbers."""
+    meta = payload.get("ResponseMetadata")
+    request_id = payload.get("request_id") or (
+        meta.get("RequestId") if isinstance(meta, dict) else None
+    )
+    return ServiceEnvelope(
+        code=_number(payload.get("code")),
+        message=_text(payload.get("message")),
+        request_id=_text(request_id),
+    )
