@@ -22,6 +22,7 @@ import hashlib
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 __all__ = ["FlockLockManager"]
@@ -34,13 +35,21 @@ class FlockLockManager:
 
     Args:
         directory: Where lock files live; must be on a local filesystem shared by the
-            processes that should exclude each other.
+            processes that should exclude each other. A callable is resolved on each use, so a
+            manager built at import time follows later changes of the settings.
     """
 
-    def __init__(self, directory: str | os.PathLike[str]) -> None:
-        self.directory = Path(directory).expanduser().resolve()
+    def __init__(
+        self, directory: str | os.PathLike[str] | Callable[[], str | os.PathLike[str]]
+    ) -> None:
+        self._directory = directory
         self._held: dict[str, tuple[str, int]] = {}
         self._mutex = threading.Lock()
+
+    @property
+    def directory(self) -> Path:
+        where = self._directory() if callable(self._directory) else self._directory
+        return Path(where).expanduser().resolve()
 
     def _path(self, key: str) -> Path:
         digest = hashlib.sha256(key.encode("utf-8")).hexdigest()

@@ -21,6 +21,9 @@ os.environ.pop("PREFECT_API_KEY", None)
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+# Vendor tasks back off 2, 4, 8... s in production; tests keep the shape, not the wait.
+os.environ.setdefault("PREFECT_IMAGE_EDIT_RETRY_BACKOFF", "0.05")
+os.environ.setdefault("PREFECT_IMAGE_EDIT_POLL_INTERVAL", "0.05")
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -34,3 +37,12 @@ def seaweedfs():
 
     with run_seaweedfs() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def prefect_api():
+    """A real Prefect API (temporary server on a free port, SQLite), shared by the session."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
