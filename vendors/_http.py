@@ -232,7 +232,7 @@ class BaseVendorClient:
             response = await self._http.send(request)
         except httpx.RequestError as exc:
             error = transport_error(exc, vendor=self.vendor, action=action)
-            logger.warning("%s %s: %s", self.vendor, action, error)
+            logger.debug("%s %s: %s", self.vendor, action, error)
             raise error from exc
         logger.debug("%s %s: HTTP %s", self.vendor, action, response.status_code)
         return response

@@ -1,11 +1,11 @@
 """AILabTools: Remove Objects Advanced and Try on Clothes Pro/Refiner (PROTOCOLS.md 3)."""
 
+from prefect_image_edit.vendors.ailabtools.auth import ApiKeyAuth
 from prefect_image_edit.vendors.ailabtools.client import (
     MASK_FORMATS,
     REMOVE_FORMATS,
     TRY_ON_FORMATS,
     AILabToolsClient,
-    ApiKeyAuth,
 )
 from prefect_image_edit.vendors.ailabtools.errors import AILABTOOLS_ERRORS
 from prefect_image_edit.vendors.ailabtools.models import (

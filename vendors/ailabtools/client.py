@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-from collections.abc import Generator
 from typing import Any, Literal
 
 import httpx
@@ -20,7 +19,6 @@ from pydantic import BaseModel, ValidationError
 
 from prefect_image_edit.vendors._constants import (
     AILABTOOLS,
-    AILABTOOLS_API_KEY_HEADER,
     AILABTOOLS_BASE_URL,
     AILABTOOLS_MAX_IMAGE_BYTES,
     AILABTOOLS_QUERY_TASK_ACTION,
@@ -39,6 +37,7 @@ from prefect_image_edit.vendors._http import (
     parse_json,
 )
 from prefect_image_edit.vendors._params import validated
+from prefect_image_edit.vendors.ailabtools.auth import ApiKeyAuth
 from prefect_image_edit.vendors.ailabtools.errors import AILABTOOLS_ERRORS
 from prefect_image_edit.vendors.ailabtools.models import (
     AILabEnvelope,
@@ -59,7 +58,7 @@ from prefect_image_edit.vendors.results import (
     utcnow,
 )
 
-__all__ = ["MASK_FORMATS", "REMOVE_FORMATS", "TRY_ON_FORMATS", "AILabToolsClient", "ApiKeyAuth"]
+__all__ = ["MASK_FORMATS", "REMOVE_FORMATS", "TRY_ON_FORMATS", "AILabToolsClient"]
 
 logger = logging.getLogger(__name__)
 
@@ -71,20 +70,6 @@ TRY_ON_FORMATS = frozenset({ImageFormat.JPEG, ImageFormat.PNG, ImageFormat.BMP})
 # Query errors that say nothing about the task itself: raise them so the caller polls again
 # (or fixes the key) instead of giving up on, and paying again for, a task that may be fine.
 _QUERY_RAISES = (ErrorKind.AUTH, ErrorKind.NOT_FOUND, ErrorKind.RATE_LIMITED)
-
-
-class ApiKeyAuth(httpx.Auth):
-    """Puts the key in ``ailabapi-api-key`` per request, so it never sits in client headers."""
-
-    def __init__(self, api_key: str) -> None:
-        self._api_key = api_key
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}()"
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers[AILABTOOLS_API_KEY_HEADER] = self._api_key
-        yield request
 
 
 def _envelope(payload: dict[str, Any]) -> AILabEnvelope:
