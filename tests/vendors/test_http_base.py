@@ -209,3 +209,31 @@ async def test_parameters_are_checked_before_files():
 def test_base64_stays_out_of_reprs():
     logo = LogoParam(logo_image="QUJD" * 40)
     assert "QUJD" not in repr(logo)
+
+
+def test_client_errors_survive_pickling():
+    # Prefect pickles exceptions into task states; the fields must come back.
+    import pickle
+
+    param = pickle.loads(pickle.dumps(InvalidParameterError("must be H, M or L", field="quality")))
+    assert (type(param), param.field, str(param)) == (
+        InvalidParameterError,
+        "quality",
+        "quality: must be H, M or L",
+    )
+    api = api_error(
+        AILABTOOLS_ERRORS,
+        vendor="ailabtools",
+        action="a",
+        code="EXCEEDING_LIMITS",
+        message="slow down",
+        http_status=429,
+        request_id="r",
+    )
+    back = pickle.loads(pickle.dumps(api))
+    assert (type(back), back.retry, back.code, back.request_id) == (
+        RateLimitedError,
+        RetryVerdict.RESUBMIT,
+        "EXCEEDING_LIMITS",
+        "r",
+    )

@@ -9,6 +9,8 @@ from prefect_image_edit.vendors.ailabtools.client import (
 )
 from prefect_image_edit.vendors.ailabtools.errors import AILABTOOLS_ERRORS
 from prefect_image_edit.vendors.ailabtools.models import (
+    AILabEnvelope,
+    ErrorDetail,
     RemoveObjectsParams,
     TryOnProParams,
     TryOnRefinerParams,
@@ -19,8 +21,10 @@ __all__ = [
     "MASK_FORMATS",
     "REMOVE_FORMATS",
     "TRY_ON_FORMATS",
+    "AILabEnvelope",
     "AILabToolsClient",
     "ApiKeyAuth",
+    "ErrorDetail",
     "RemoveObjectsParams",
     "TryOnProParams",
     "TryOnRefinerParams",

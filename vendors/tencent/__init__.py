@@ -8,6 +8,7 @@ from prefect_image_edit.vendors.tencent.models import (
     ImageInpaintingRemovalResponse,
     LogoParam,
     LogoRect,
+    TencentError,
 )
 
 __all__ = [
@@ -19,4 +20,5 @@ __all__ = [
     "LogoRect",
     "TC3Auth",
     "TencentAiartClient",
+    "TencentError",
 ]

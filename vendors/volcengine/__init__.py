@@ -8,14 +8,23 @@ from prefect_image_edit.vendors.volcengine.client import (
     VolcengineVisualClient,
 )
 from prefect_image_edit.vendors.volcengine.errors import VOLCENGINE_ERRORS
-from prefect_image_edit.vendors.volcengine.models import I2IInpaintingRequest, LogoInfo
+from prefect_image_edit.vendors.volcengine.models import (
+    GatewayError,
+    I2IInpaintingData,
+    I2IInpaintingRequest,
+    LogoInfo,
+    ServiceEnvelope,
+)
 
 __all__ = [
     "IMAGE_FORMATS",
     "MASK_FORMATS",
     "VOLCENGINE_ERRORS",
+    "GatewayError",
+    "I2IInpaintingData",
     "I2IInpaintingRequest",
     "LogoInfo",
+    "ServiceEnvelope",
     "VolcengineAction",
     "VolcengineAuth",
     "VolcengineVisualClient",
