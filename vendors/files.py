@@ -8,6 +8,9 @@ cap. Pixel limits and mask rules need decoding and belong to ``imaging/``.
 
 Errors are :class:`~prefect_image_edit.vendors.errors.InvalidImageError` (an ``InputError``, so
 a ``ValueError``) naming the argument and the reason. Messages never carry image data.
+
+Files are read synchronously, even from the async clients: the vendors cap inputs at a few MB
+(and a path over the cap is refused from its size, before reading), so a read is brief.
 """
 
 from __future__ import annotations
