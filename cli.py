@@ -30,6 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="Run the pack end to end on the embedded default.")
     demo.set_defaults(handler=_demo)
+    from prefect_image_edit.emulators.cli import add_emulate_parser
+
+    add_emulate_parser(commands)
     return parser
 
 

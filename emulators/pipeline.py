@@ -94,9 +94,11 @@ async def before_acceptance(call: Call) -> Response | None:
     if kind is FaultKind.SLOW:
         await pause(float(call.fault.param("delay", 2.0)), call.state.stopping)
         return None
-    if kind is FaultKind.GATEWAY_ERROR:
-        return gateway_page(int(call.fault.param("status", 502)))
-    if kind is FaultKind.RESET_BEFORE_PROCESSING:
+    if kind in (FaultKind.GATEWAY_ERROR, FaultKind.RESET_BEFORE_PROCESSING):
+        # Take the whole upload first, so the client fails reading the answer, not writing.
+        await call.request.body()
+        if kind is FaultKind.GATEWAY_ERROR:
+            return gateway_page(int(call.fault.param("status", 502)))
         return AbortResponse()
     if kind in _PRE_ERRORS:
         raise call.fault_error(call, kind)

@@ -71,6 +71,8 @@ class EmulatorState:
         # Set when the servers stop, so that hanging or sleeping handlers let go at once.
         self.stopping = threading.Event()
         self._reset_hooks: list[Callable[[], None]] = []
+        # Each vendor's backend, registered by its routes (for the suite's helpers).
+        self.backends: dict[str, Any] = {}
         # Set by the suite once the servers have ports (served at /_emulator/connection).
         self.connection_info: Callable[[], dict[str, Any]] | None = None
 

@@ -212,6 +212,11 @@ class EmulatorSuite:
         account = kw.pop("account", None)
         return self.state.faults.inject(vendor, kind, times, action, account, **kw)
 
+    def ailabtools_credits_left(self, account: str | None = None) -> int | None:
+        """Credits an AILabTools account has left (``None``: unlimited); default: the first key."""
+        backend = self.state.backends["ailabtools"]
+        return backend.credits_left(account or self.settings.ailabtools.api_keys[0])
+
     def clear_faults(self, vendor: str | None = None) -> int:
         return self.state.faults.clear(vendor)
 

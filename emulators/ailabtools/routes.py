@@ -142,6 +142,7 @@ class AILabToolsAPI:
 
 def build_routes(state: EmulatorState) -> list[Route]:
     backend = AILabToolsBackend(state)
+    state.backends[VENDOR] = backend
     api = AILabToolsAPI(state, backend)
     routes = [Route(spec.path, api.endpoint(spec), methods=["POST"]) for spec in ACTIONS.values()]
     routes += [

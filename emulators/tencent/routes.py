@@ -70,6 +70,7 @@ class TencentAPI:
 
 def build_routes(state: EmulatorState) -> list[Route]:
     backend = TencentBackend(state)
+    state.backends[VENDOR] = backend
     return [
         Route("/", TencentAPI(state, backend).handle, methods=["GET", "POST"]),
         Route(

@@ -101,6 +101,7 @@ class VolcengineAPI:
 
 def build_routes(state: EmulatorState) -> list[Route]:
     backend = VolcengineBackend(state)
+    state.backends[VENDOR] = backend
     return [
         Route("/", VolcengineAPI(state, backend).handle, methods=["GET", "POST"]),
         Route("/tos-cn-i-emulator/{name}", DownloadHandler(state, VENDOR).handle, methods=["GET"]),
