@@ -246,6 +246,17 @@ def _place(
     return mask
 
 
+def check_options(
+    *, threshold: object = 128, erode: object = 0, dilate: object = 0, choice: object = "auto"
+) -> None:
+    """Refuse bad mask options with a ``ValueError`` before anything is decoded."""
+    morphology.check_threshold(threshold)
+    morphology.check_px(erode, "erode")
+    morphology.check_px(dilate, "dilate")
+    if choice not in ("auto", "stored", "display"):
+        raise ValueError(f"frame must be 'auto', 'stored' or 'display', got {choice!r}")
+
+
 def upright_mask(
     spec: object,
     frame: Frame,
@@ -256,8 +267,7 @@ def upright_mask(
     steps: list[str],
 ) -> tuple[Image.Image, str]:
     """Any mask source as a 0/255 L mask of ``frame.original_size`` (before erode/dilate)."""
-    if choice not in ("auto", "stored", "display"):
-        raise ValueError(f"frame must be 'auto', 'stored' or 'display', got {choice!r}")
+    check_options(threshold=threshold, choice=choice)
     if isinstance(spec, Sequence) and not isinstance(spec, str | bytes | bytearray | memoryview):
         spec = _as_shapes(spec)
     if isinstance(spec, BoxMask | PolygonMask):
@@ -296,6 +306,7 @@ def finish(
     mask: Image.Image, *, erode: int, dilate: int, allow_full: bool, source: str, steps: list[str]
 ) -> Image.Image:
     """Erode, then dilate (px), then refuse an empty or (unless allowed) full mask."""
+    check_options(erode=erode, dilate=dilate)
     if erode:
         mask = morphology.erode(mask, erode)
         steps.append(f"eroded {erode} px")
@@ -381,6 +392,7 @@ def prepare_mask(
         EmptyMaskError, FullMaskError, MaskMismatchError: before any paid call.
         UnreadableImageError, UnsupportedImageError, DecompressionBombError: bad mask file.
     """
+    check_options(threshold=threshold, erode=erode, dilate=dilate, choice=frame)
     target = frame_of(image)
     steps: list[str] = []
     full, name = upright_mask(

@@ -454,6 +454,7 @@ def prepare_pair(
     opts = _options(target, policy, format, quality, min_quality, margin, background, animation)
     if not opts.limits.takes_mask:
         raise ValueError(f"target {target!r} takes no mask; use prepare_image")
+    _masks.check_options(threshold=threshold, erode=erode, dilate=dilate, choice=frame)
     loaded = load_image(image_source, background=opts.background, animation=animation)
     base = Frame.identity(loaded.info.frame.stored_size, loaded.info.orientation)
     steps: list[str] = []

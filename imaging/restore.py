@@ -91,7 +91,7 @@ def restore_result(
     """
     fmt = normalize_format(output_format)
     quality = normalize_quality(quality)
-    morphology.dilate(Image.new("L", (1, 1)), dilate)  # validates dilate before decoding
+    morphology.check_px(dilate, "dilate")
     frame = prepared.frame
     background = prepared.background
     returned = load_image(result, background=background, animation="first", name="result").image
