@@ -121,6 +121,7 @@ class EmulatorSuite:
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> EmulatorSuite:
         """Start the three servers on their ports (0: free ports); returns once all serve."""
+        self.state.stopping.clear()
         try:
             for vendor in VENDORS:
                 port = getattr(self.settings, f"{vendor}_port")

@@ -13,6 +13,7 @@ calls cost credits ("failed calls bill 0 credits").
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import threading
 import uuid
@@ -116,7 +117,10 @@ class AILabToolsBackend:
     async def remove_objects(
         self, params: dict[str, Any], files: dict[str, images.Decoded]
     ) -> bytes:
-        """Erase the masked region (grown by ``dilate_size``, default 15 px)."""
+        """Erase the masked region (grown by ``dilate_size``, default 15 px), off the loop."""
+        return await asyncio.to_thread(self._erase, params, files)
+
+    def _erase(self, params: dict[str, Any], files: dict[str, images.Decoded]) -> bytes:
         result = painting.inpaint(
             images.to_rgb(files["image"].image),
             images.binary_mask(files["mask"].image),
@@ -153,7 +157,7 @@ class AILabToolsBackend:
         finished = started + settings.task_processing_seconds
         path = None
         if failure is None:
-            data = self._try_on_image(spec, params, files)
+            data = await asyncio.to_thread(self._try_on_image, spec, params, files)
             signer = self.state.signers["ailabtools"]
             path = signer.object_path(uuid.uuid4().hex, finished)
             self.state.results.put("ailabtools", path, data, "image/jpeg", now)

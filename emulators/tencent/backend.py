@@ -7,6 +7,7 @@ pack's client signs with (kept honest by the vendor's known-answer vectors).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hmac
@@ -293,7 +294,13 @@ class TencentBackend:
         return Inputs(image, mask, logo, rect)
 
     async def process(self, req: RemovalRequest, inputs: Inputs) -> tuple[bytes, str]:
-        """Erase the masked region, add the mark unless ``LogoAdd`` is 0; (bytes, media type)."""
+        """Erase the masked region, add the mark unless ``LogoAdd`` is 0; (bytes, media type).
+
+        The pixel work runs in a worker thread so the server keeps answering meanwhile.
+        """
+        return await asyncio.to_thread(self._render, req, inputs)
+
+    def _render(self, req: RemovalRequest, inputs: Inputs) -> tuple[bytes, str]:
         rgb = images.to_rgb(inputs.image.image)
         result = painting.inpaint(rgb, images.binary_mask(inputs.mask.image))
         if req.logo_add != 0:  # any value but 0 counts as 1

@@ -7,6 +7,7 @@ require ``X-Content-Sha256`` (other official SDKs do not send it).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hmac
@@ -241,7 +242,15 @@ class VolcengineBackend:
     async def process(
         self, req: InpaintingRequest, image: images.Decoded, mask: images.Decoded
     ) -> tuple[bytes, str]:
-        """Erase the (dilated) masked region; a mark only when ``logo_info.add_logo`` is true."""
+        """Erase the (dilated) masked region; a mark only when ``logo_info.add_logo`` is true.
+
+        The pixel work runs in a worker thread so the server keeps answering meanwhile.
+        """
+        return await asyncio.to_thread(self._render, req, image, mask)
+
+    def _render(
+        self, req: InpaintingRequest, image: images.Decoded, mask: images.Decoded
+    ) -> tuple[bytes, str]:
         result = painting.inpaint(
             images.to_rgb(image.image), images.binary_mask(mask.image), req.dilate_size
         )
