@@ -260,7 +260,9 @@ def probe_image(source: Source) -> ImageInfo:
     """Read a source's header: format, mode, size and orientation, without decoding pixels.
 
     Cheap enough to call before deciding anything, e.g. to rasterise boxes in the upright
-    frame with :func:`~prefect_image_edit.imaging.masks.prepare_mask`.
+    frame with :func:`~prefect_image_edit.imaging.masks.prepare_mask`. One exception: a PNG
+    may keep its EXIF after the pixel data, and Pillow decodes the pixels to find it; the
+    orientation must agree with what ``load_image`` later applies.
     """
     data, name = read_source(source)
     with open_image(data, name) as im:

