@@ -11,6 +11,7 @@ event loops, and Prefect may run tasks on different loops. Use it as ``async wit
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
+from urllib.parse import urlsplit
 
 from prefect.blocks.abstract import CredentialsBlock
 from pydantic import Field, SecretStr
@@ -20,11 +21,30 @@ if TYPE_CHECKING:
     from prefect_image_edit.vendors.tencent import TencentAiartClient
     from prefect_image_edit.vendors.volcengine import VolcengineVisualClient
 
-__all__ = ["AILabToolsCredentials", "TencentCloudCredentials", "VolcengineCredentials"]
+__all__ = [
+    "AILabToolsCredentials",
+    "TencentCloudCredentials",
+    "VolcengineCredentials",
+    "result_origins",
+]
 
 _TIMEOUT_DESCRIPTION = (
     "Seconds to wait for a vendor answer (read timeout); connecting has its own 10 s limit."
 )
+
+
+def result_origins(block: CredentialsBlock) -> tuple[str, ...]:
+    """Origins besides the vendor's defaults that result URLs may come from.
+
+    The endpoint override's origin is trusted because the user chose it (the emulators serve
+    their results there); ``result_hosts`` adds any others.
+    """
+    origins = list(getattr(block, "result_hosts", []) or [])
+    endpoint = getattr(block, "endpoint_url", None)
+    if endpoint:
+        parts = urlsplit(endpoint)
+        origins.append(f"{parts.scheme}://{parts.netloc}")
+    return tuple(origins)
 
 
 def _timeout(seconds: float):
@@ -61,6 +81,12 @@ class AILabToolsCredentials(CredentialsBlock):
         default=None,
         title="Endpoint URL",
         description="Base URL instead of https://www.ailabapi.com (a proxy or the emulator).",
+    )
+    result_hosts: list[str] = Field(
+        default_factory=list,
+        title="Result Hosts",
+        description="Extra origins (scheme://host[:port]) result URLs may be downloaded from, "
+        "besides the vendor's own result hosts and the endpoint override's origin.",
     )
     timeout_seconds: float = Field(default=120.0, gt=0, description=_TIMEOUT_DESCRIPTION)
 
@@ -113,6 +139,12 @@ class TencentCloudCredentials(CredentialsBlock):
         default=None,
         title="Endpoint URL",
         description="URL instead of https://aiart.tencentcloudapi.com (a proxy or the emulator).",
+    )
+    result_hosts: list[str] = Field(
+        default_factory=list,
+        title="Result Hosts",
+        description="Extra origins (scheme://host[:port]) result URLs may be downloaded from, "
+        "besides the vendor's own result hosts and the endpoint override's origin.",
     )
     timeout_seconds: float = Field(default=120.0, gt=0, description=_TIMEOUT_DESCRIPTION)
 
@@ -174,6 +206,12 @@ class VolcengineCredentials(CredentialsBlock):
         default=None,
         title="Endpoint URL",
         description="URL instead of https://visual.volcengineapi.com (a proxy or the emulator).",
+    )
+    result_hosts: list[str] = Field(
+        default_factory=list,
+        title="Result Hosts",
+        description="Extra origins (scheme://host[:port]) result URLs may be downloaded from, "
+        "besides the vendor's own result hosts and the endpoint override's origin.",
     )
     timeout_seconds: float = Field(default=120.0, gt=0, description=_TIMEOUT_DESCRIPTION)
 

@@ -1,0 +1,187 @@
+"""The small, serialisable values tasks pass to each other and flows take as parameters.
+
+Tasks pass references (path or URI, sha256, size, media type), never megabytes of image bytes
+(DESIGN.md, Inputs). Every field has a description: flows take these models as parameters,
+and the Prefect UI renders them as forms.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = [
+    "ArchivedRef",
+    "EraseSettings",
+    "ErasedImage",
+    "FinalImage",
+    "MaskOptions",
+    "PreparedInputs",
+    "Provider",
+    "ResizePolicy",
+    "StagedFile",
+]
+
+Provider = Literal["local", "ailabtools", "tencent", "volcengine"]
+ResizePolicy = Literal["fail", "downscale", "crop_around_mask"]
+OutputFormat = Literal["PNG", "JPEG", "WEBP"]
+
+
+class MaskOptions(BaseModel):
+    """Where the mask comes from and how it is cleaned up. White (255) erases, black keeps.
+
+    Give exactly one source: a mask image, boxes, polygons, or the image's alpha channel.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    mask: str | None = Field(
+        default=None,
+        description="Path or s3:// URI of a mask image (any mode); white erases, black keeps.",
+    )
+    boxes: list[tuple[int, int, int, int]] = Field(
+        default_factory=list,
+        description="Rectangles to erase, as (left, top, right, bottom) px of the upright image.",
+    )
+    polygons: list[list[tuple[int, int]]] = Field(
+        default_factory=list,
+        description="Polygons to erase, each a list of at least three (x, y) points in px.",
+    )
+    from_alpha: bool = Field(
+        default=False,
+        description="Use the image's own alpha channel: TRANSPARENT pixels erase (the opposite "
+        "of tools that select the opaque area; set invert for those).",
+    )
+    invert: bool = Field(default=False, description="Swap what erases and what is kept.")
+    threshold: int = Field(
+        default=128, ge=1, le=255, description="Grey level at or above which a pixel erases."
+    )
+    dilate_px: int = Field(default=0, ge=0, le=256, description="Grow the mask by this many px.")
+    erode_px: int = Field(default=0, ge=0, le=256, description="Shrink the mask by this many px.")
+    allow_full: bool = Field(default=False, description="Allow a mask that covers the whole image.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> MaskOptions:
+        given = [
+            name
+            for name, present in (
+                ("mask", self.mask),
+                ("boxes", self.boxes),
+                ("polygons", self.polygons),
+                ("from_alpha", self.from_alpha),
+            )
+            if present
+        ]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one mask source (mask, boxes, polygons or from_alpha); "
+                f"got {', '.join(given) or 'none'}"
+            )
+        return self
+
+
+class EraseSettings(BaseModel):
+    """Vendor parameters for object removal. Unused ones are ignored by providers without them."""
+
+    model_config = ConfigDict(frozen=True)
+
+    seed: int = Field(
+        default=0, ge=-1, description="Random seed; -1 asks the vendor for a random one."
+    )
+    steps: int = Field(default=30, ge=1, le=200, description="Sampling steps (detail vs time).")
+    strength: float = Field(
+        default=0.8, ge=0.1, le=1.0, description="Smaller stays closer to the original."
+    )
+    scale: float = Field(default=7.0, ge=1.0, le=20.0, description="Guidance scale.")
+    dilate_size: int = Field(
+        default=15, ge=1, le=256, description="Vendor-side mask dilation radius, px."
+    )
+    quality: Literal["H", "M", "L"] = Field(
+        default="M", description="H best and slowest, M balanced, L fastest."
+    )
+    visible_mark: bool = Field(
+        default=False,
+        description="Let Tencent stamp its visible 'AI generated' mark (its LogoAdd=1).",
+    )
+    reseed_attempts: int = Field(
+        default=2,
+        ge=0,
+        le=5,
+        description="Volcengine 201304 ('AI ghost face'): how many other seeds to try.",
+    )
+
+
+class StagedFile(BaseModel):
+    """Prepared bytes kept on this machine between preparation and the vendor call."""
+
+    model_config = ConfigDict(frozen=True)
+
+    path: str = Field(description="Local file holding the bytes.")
+    sha256: str = Field(description="SHA-256 of the bytes.")
+    size: int = Field(description="Size in bytes.")
+    media_type: str = Field(description="Media type, e.g. image/png.")
+
+
+class PreparedInputs(BaseModel):
+    """An image and mask ready for one provider, and what preparing them did."""
+
+    model_config = ConfigDict(frozen=True)
+
+    source: str = Field(description="The image reference as the user gave it.")
+    provider: Provider = Field(description="The provider these inputs were prepared for.")
+    target: str = Field(description="The imaging limits target the inputs meet.")
+    policy: ResizePolicy = Field(description="The policy asked for when a limit is broken.")
+    outcome: str = Field(description="What the policy did: as_is, downscaled, cropped, ...")
+    image: StagedFile
+    mask: StagedFile
+    original_size: tuple[int, int] = Field(description="Upright size of the source, px.")
+    sent_size: tuple[int, int] = Field(description="Size sent to the provider, px.")
+    mask_coverage: float = Field(description="Fraction of the sent image that erases.")
+    mask_bbox: tuple[int, int, int, int] = Field(description="Erased region, px.")
+    steps: list[str] = Field(default_factory=list, description="What preparing did, in order.")
+
+
+class ArchivedRef(BaseModel):
+    """A durable archived object: what caches and manifests hold instead of vendor URLs."""
+
+    model_config = ConfigDict(frozen=True)
+
+    uri: str = Field(description="s3://bucket/key or file:///path.")
+    key: str = Field(description="The content-addressed key.")
+    sha256: str
+    size: int
+    media_type: str
+    uploaded: bool = Field(default=True, description="False when the object was already there.")
+
+
+class ErasedImage(BaseModel):
+    """A provider's erase result, archived, with what is needed to trace its charge."""
+
+    model_config = ConfigDict(frozen=True)
+
+    provider: Provider
+    vendor: str
+    action: str
+    key: str = Field(description="Content key: the Prefect cache key and the ledger key.")
+    request_id: str | None = None
+    seed: int | None = Field(default=None, description="The seed that produced the result.")
+    archived: ArchivedRef
+    vendor_url_expires_at: datetime | None = Field(
+        default=None, description="When the vendor's own result URL expired or will expire."
+    )
+    attempts: int = Field(default=0, description="Paid requests sent for this content.")
+    possible_double_charges: int = Field(
+        default=0, description="Requests that may have been billed twice (see the ledger)."
+    )
+
+
+class FinalImage(BaseModel):
+    """The edited image mapped back onto the original, archived (and written out if asked)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    archived: ArchivedRef
+    written_to: str | None = Field(default=None, description="Local path written, if any.")
+    size: tuple[int, int] = Field(description="Width and height, px.")

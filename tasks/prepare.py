@@ -1,0 +1,157 @@
+"""Preparing an image and its mask for one provider, as a Prefect task.
+
+Preparation is deterministic and cheap next to a paid call, so it is not cached: a re-run
+prepares again and gets the same bytes, hence the same content key, hence the cached result.
+The prepared bytes are staged on this machine (content-addressed) and passed on by reference.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import anyio.to_thread
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from prefect_image_edit.imaging import (
+    AlphaMask,
+    BoxMask,
+    PolygonMask,
+    PreparedImage,
+    PreparedMask,
+    prepare_pair,
+)
+from prefect_image_edit.tasks.models import (
+    MaskOptions,
+    PreparedInputs,
+    Provider,
+    ResizePolicy,
+    StagedFile,
+)
+from prefect_image_edit.tasks.providers import PROVIDERS
+from prefect_image_edit.tasks.settings import get_settings
+from prefect_image_edit.tasks.sources import read_source
+
+__all__ = ["load_pair", "prepare_inputs", "stage_bytes"]
+
+_EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg"}
+
+
+def _named(data: bytes, name: str) -> io.BytesIO:
+    """Bytes that carry their file name, so imaging errors name the user's file."""
+    buffer = io.BytesIO(data)
+    buffer.name = name
+    return buffer
+
+
+async def load_pair(
+    image: str,
+    mask: MaskOptions,
+    *,
+    target: str,
+    policy: ResizePolicy,
+    s3_client: Any = None,
+) -> tuple[PreparedImage, PreparedMask]:
+    """Read the user's image and mask and prepare both for ``target`` (in a worker thread).
+
+    Raises:
+        InputError: unreadable, unsupported or out-of-limits input, or a bad mask.
+    """
+    image_bytes = await read_source(image, s3_client=s3_client)
+    if mask.mask:
+        mask_source: Any = _named(await read_source(mask.mask, s3_client=s3_client), mask.mask)
+    elif mask.boxes:
+        mask_source = BoxMask(tuple(tuple(float(v) for v in box) for box in mask.boxes))
+    elif mask.polygons:
+        mask_source = PolygonMask(
+            tuple(tuple((float(x), float(y)) for x, y in poly) for poly in mask.polygons)
+        )
+    else:
+        mask_source = AlphaMask(_named(image_bytes, image))
+
+    def _prepare() -> tuple[PreparedImage, PreparedMask]:
+        return prepare_pair(
+            _named(image_bytes, image),
+            mask_source,
+            target=target,
+            policy=policy,
+            threshold=mask.threshold,
+            dilate=mask.dilate_px,
+            erode=mask.erode_px,
+            invert=mask.invert,
+            allow_full=mask.allow_full,
+        )
+
+    return await anyio.to_thread.run_sync(_prepare)
+
+
+def stage_bytes(data: bytes, sha256: str, media_type: str) -> StagedFile:
+    """Write bytes under their sha256 in the staging area (once; the name is the content)."""
+    folder = get_settings().home / "staging"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{sha256}.{_EXTENSIONS.get(media_type, 'bin')}"
+    if not (path.is_file() and path.stat().st_size == len(data)):
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".partial-")
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(tmp, path)
+    return StagedFile(path=str(path), sha256=sha256, size=len(data), media_type=media_type)
+
+
+def read_staged(staged: StagedFile) -> bytes | None:
+    """The staged bytes, or None if they are gone or changed (then prepare again)."""
+    import hashlib
+
+    try:
+        data = Path(staged.path).read_bytes()
+    except OSError:
+        return None
+    return data if hashlib.sha256(data).hexdigest() == staged.sha256 else None
+
+
+async def source_client(archive: Any) -> Any:
+    """The S3 client that reads ``s3://`` sources: the archive block's, when it is S3."""
+    from prefect_image_edit.blocks.archive import S3ArchiveStorage
+    from prefect_image_edit.tasks.archive import resolve_archive
+
+    storage = await resolve_archive(archive)
+    return storage.get_s3_client() if isinstance(storage, S3ArchiveStorage) else None
+
+
+@task(name="prepare-inputs", task_run_name="prepare-for-{provider}", cache_policy=NO_CACHE)
+async def prepare_inputs(
+    image: str,
+    mask: MaskOptions,
+    provider: Provider = "local",
+    policy: ResizePolicy = "downscale",
+    archive: Any = None,
+) -> PreparedInputs:
+    """Turn the user's image and mask into exactly what ``provider`` accepts.
+
+    EXIF orientation applied, 8-bit sRGB, within the provider's format, byte and pixel limits
+    (by ``policy``), mask binarised to an 8-bit L PNG of the same size. Bad input raises a
+    typed ``InputError`` naming the file, before any paid call. ``s3://`` sources are read
+    with the archive block's S3 client.
+    """
+    spec = PROVIDERS[provider]
+    prepared, prepared_mask = await load_pair(
+        image, mask, target=spec.target, policy=policy, s3_client=await source_client(archive)
+    )
+    return PreparedInputs(
+        source=image,
+        provider=provider,
+        target=spec.target,
+        policy=policy,
+        outcome=prepared.outcome,
+        image=stage_bytes(prepared.data, prepared.sha256, prepared.media_type),
+        mask=stage_bytes(prepared_mask.data, prepared_mask.sha256, prepared_mask.media_type),
+        original_size=prepared.original_size,
+        sent_size=prepared.size,
+        mask_coverage=prepared_mask.coverage,
+        mask_bbox=prepared_mask.bbox,
+        steps=[*prepared.steps, *prepared_mask.steps],
+    )

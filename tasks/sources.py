@@ -1,0 +1,92 @@
+"""Read what users point the flows at: local paths, ``file://`` URIs and ``s3://`` objects.
+
+Errors are ``InputError``s naming the reference, raised before any paid call.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import anyio.to_thread
+
+from prefect_image_edit.errors import InputError
+
+__all__ = ["IMAGE_SUFFIXES", "list_sources", "read_source", "split_s3_uri"]
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
+MAX_SOURCE_BYTES = 200 * 1024 * 1024
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    parts = urlsplit(uri)
+    if parts.scheme != "s3" or not parts.netloc:
+        raise InputError("expected s3://bucket/key", source=uri)
+    return parts.netloc, parts.path.lstrip("/")
+
+
+def _local_path(ref: str) -> Path:
+    if ref.startswith("file://"):
+        return Path(unquote(urlsplit(ref).path))
+    return Path(ref).expanduser()
+
+
+def _read_local(ref: str) -> bytes:
+    path = _local_path(ref)
+    if not path.exists():
+        raise InputError("file not found", source=ref)
+    if not path.is_file():
+        raise InputError("not a file", source=ref)
+    if path.stat().st_size > MAX_SOURCE_BYTES:
+        raise InputError(f"larger than {MAX_SOURCE_BYTES} bytes", source=ref)
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot be read ({exc.strerror})", source=ref) from exc
+
+
+def _read_s3(ref: str, client: Any) -> bytes:
+    from botocore.exceptions import ClientError
+
+    bucket, key = split_s3_uri(ref)
+    if client is None:
+        raise InputError("reading s3:// sources needs an S3 archive block", source=ref)
+    try:
+        body = client.get_object(Bucket=bucket, Key=key)["Body"]
+        return body.read(MAX_SOURCE_BYTES + 1)
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "error")
+        raise InputError(f"cannot be read from S3 ({code})", source=ref) from exc
+
+
+async def read_source(ref: str, *, s3_client: Any = None) -> bytes:
+    """The bytes of a path, ``file://`` URI or ``s3://bucket/key`` (read in a worker thread)."""
+    if ref.startswith("s3://"):
+        data = await anyio.to_thread.run_sync(_read_s3, ref, s3_client)
+        if len(data) > MAX_SOURCE_BYTES:
+            raise InputError(f"larger than {MAX_SOURCE_BYTES} bytes", source=ref)
+        return data
+    return await anyio.to_thread.run_sync(_read_local, ref)
+
+
+def list_sources(location: str, *, s3_client: Any = None) -> list[str]:
+    """Image files in a folder (not recursive) or under an S3 prefix, sorted by name."""
+    if location.startswith("s3://"):
+        if s3_client is None:
+            raise InputError("listing an s3:// prefix needs an S3 archive block", source=location)
+        bucket, prefix = split_s3_uri(location)
+        refs: list[str] = []
+        for page in s3_client.get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, Prefix=prefix
+        ):
+            for item in page.get("Contents", []):
+                if item["Key"].lower().endswith(IMAGE_SUFFIXES):
+                    refs.append(f"s3://{bucket}/{item['Key']}")
+        return sorted(refs)
+    folder = _local_path(location)
+    if not folder.is_dir():
+        raise InputError("not a folder", source=location)
+    return sorted(
+        str(p) for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+    )
