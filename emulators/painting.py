@@ -2,73 +2,19 @@
 
 The emulators return real edits so that tests can check what the pack does with them: the masked
 region of an erase is actually repainted from its surroundings and every pixel outside the
-(dilated) mask is the input's own. OpenCV's inpainting is used when it imports (the ``local``
-extra); otherwise a Pillow-only diffusion fill. Try-on results are a deterministic composite of
-the person and the garments, so the same inputs always give the same bytes.
+(dilated) mask is the input's own. The fill is the pack's own ``local`` provider
+(``prefect_image_edit.inpaint``: OpenCV when it imports, else a Pillow-only diffusion fill).
+Try-on results are a deterministic composite of the person and the garments, so the same inputs
+always give the same bytes.
 """
 
 from __future__ import annotations
 
-import hashlib
+from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageOps
 
-from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageOps, ImageStat
-
-try:  # Optional at runtime: the `local` extra installs OpenCV (and numpy with it).
-    import cv2
-    import numpy as np
-except ImportError:  # pragma: no cover - exercised only without the extra
-    cv2 = None
-    np = None
+from prefect_image_edit.inpaint import HAVE_OPENCV, dilate, inpaint
 
 __all__ = ["HAVE_OPENCV", "add_mark", "dilate", "inpaint", "refine_try_on", "try_on"]
-
-HAVE_OPENCV = cv2 is not None
-
-
-def dilate(mask: Image.Image, radius: int) -> Image.Image:
-    """Grow a 0/255 ``L`` mask by ``radius`` px (the vendors' ``dilate_size``)."""
-    if radius <= 0:
-        return mask
-    if cv2 is not None:
-        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-        return Image.fromarray(cv2.dilate(np.asarray(mask, dtype=np.uint8), kernel))
-    # A box blur spreads every white pixel exactly `radius` px; anything touched becomes white.
-    return mask.filter(ImageFilter.BoxBlur(radius)).point(lambda v: 255 if v > 0 else 0)
-
-
-def _fill_without_opencv(image: Image.Image, mask: Image.Image) -> Image.Image:
-    """Fill the mask with the colour of its surroundings, then diffuse the edge inwards."""
-    ring = ImageOps.invert(mask).point(lambda v: 255 if v else 0)
-    ring = Image.composite(dilate(mask, 4), Image.new("L", mask.size, 0), ring)
-    source = ring if ring.getbbox() else ImageOps.invert(mask)
-    mean = (
-        tuple(int(c) for c in ImageStat.Stat(image, mask=source).mean[:3])
-        if source.getbbox()
-        else (128, 128, 128)
-    )
-    filled = Image.composite(Image.new("RGB", image.size, mean), image, mask)
-    radius = max(2, min(image.size) // 40)
-    for _ in range(8):
-        filled = Image.composite(filled.filter(ImageFilter.GaussianBlur(radius)), image, mask)
-    return filled
-
-
-def inpaint(image: Image.Image, mask: Image.Image, dilate_size: int = 0) -> Image.Image:
-    """Erase the white region of ``mask`` (grown by ``dilate_size`` px) from an RGB image.
-
-    Returns a new RGB image; pixels outside the dilated mask are exactly the input's.
-    """
-    region = dilate(mask, dilate_size)
-    if region.getbbox() is None:
-        return image.copy()
-    if cv2 is not None:
-        bgr = cv2.cvtColor(np.asarray(image, dtype=np.uint8), cv2.COLOR_RGB2BGR)
-        radius = max(3, min(image.size) // 50)
-        out = cv2.inpaint(bgr, np.asarray(region, dtype=np.uint8), radius, cv2.INPAINT_TELEA)
-        filled = Image.fromarray(cv2.cvtColor(out, cv2.COLOR_BGR2RGB))
-    else:
-        filled = _fill_without_opencv(image, region)
-    return Image.composite(filled, image, region)
 
 
 def _fit(
@@ -167,11 +113,3 @@ def add_mark(
     draw.rectangle((x, y, x + box_w, y + box_h), fill=(0, 0, 0, int(255 * opacity)))
     draw.text((x + pad - left, y + pad - top_), text, font=font, fill=(255, 255, 255, 255))
     return Image.alpha_composite(out.convert("RGBA"), overlay).convert("RGB")
-
-
-def fingerprint(*images: bytes) -> str:
-    """A short content hash, for deterministic ids and seeds derived from inputs."""
-    digest = hashlib.sha256()
-    for data in images:
-        digest.update(hashlib.sha256(data).digest())
-    return digest.hexdigest()[:16]

@@ -142,6 +142,8 @@ def test_try_on_task_state_machine(ailab, img, http):
     result = http.get(url)
     assert result.status_code == 200 and img.open(result.content).size == (200, 400)
     assert emu.counters.polls(task_id) == 3
+    forged = http.get(url.replace("Signature=", "Signature=x"))
+    assert forged.status_code == 403 and b"<Code>SignatureDoesNotMatch</Code>" in forged.content
     _envelope(ailab.query(task_id, key="emulator-ailab-other"), 401, "ERROR_USER_NOT_EXISTS")
     emu.clock.advance(86400)
     assert http.get(url).status_code == 403
@@ -178,3 +180,17 @@ def test_pro_resolution_and_refiner(ailab, img, emu):
 
 def test_unknown_api(ailab):
     _envelope(ailab.post("/api/image/editing/no-such-thing", {}), 404, "ERROR_AI_NOT_EXISTS")
+
+
+def test_optional_concurrency_limit_per_account(ailab, emu):
+    from concurrent.futures import ThreadPoolExecutor
+
+    emu.settings.ailabtools.latency = 0.5
+    emu.settings.ailabtools.account_concurrency[emu.ailabtools.api_key] = 1
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(lambda _: ailab.remove(), range(2)))
+    assert sorted(a.status_code for a in answers) == [200, 429]
+    limited = next(a for a in answers if a.status_code == 429)
+    _envelope(limited, 429, "EXCEEDING_LIMITS")
+    assert emu.counters.max_in_flight("ailabtools", emu.ailabtools.api_key) == 2
+    assert emu.ailabtools_credits_left() == emu.settings.ailabtools.credits - 20
