@@ -1,0 +1,295 @@
+"""The ``erase`` flow: prepare, erase on the chosen provider (with fallbacks), map the result
+back onto the original, archive it, and show before/after in the Prefect UI."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from pathlib import Path
+from typing import Any
+
+import anyio.to_thread
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import acreate_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+
+from prefect_image_edit.errors import InputError
+from prefect_image_edit.flows.artifacts import artifact_key, before_after_markdown
+from prefect_image_edit.flows.models import (
+    Connections,
+    EraseOutcome,
+    FallbackAttempt,
+    OutputOptions,
+    Variant,
+)
+from prefect_image_edit.imaging import restore_result
+from prefect_image_edit.tasks.archive import read_archived, resolve_archive, store_bytes
+from prefect_image_edit.tasks.erase import erase_image
+from prefect_image_edit.tasks.models import (
+    ErasedImage,
+    EraseSettings,
+    FinalImage,
+    MaskOptions,
+    PreparedInputs,
+    Provider,
+    ResizePolicy,
+)
+from prefect_image_edit.tasks.policy import retry_delays, should_retry
+from prefect_image_edit.tasks.prepare import load_pair, prepare_inputs, source_client
+from prefect_image_edit.tasks.sources import read_source
+from prefect_image_edit.vendors.errors import ErrorKind, VendorError, VendorRequestError
+
+__all__ = ["erase", "erase_item", "finish_erase", "should_fall_back"]
+
+# DESIGN/issue: fall back on outages, rate exhaustion, no credits or 201304; never on bad input,
+# auth or moderation (another vendor would refuse it too, or it is a configuration error).
+FALLBACK_KINDS = frozenset(
+    {
+        ErrorKind.RATE_LIMITED,
+        ErrorKind.SERVER,
+        ErrorKind.NETWORK,
+        ErrorKind.NO_CREDITS,
+        ErrorKind.BAD_SEED,
+    }
+)
+# Frozen models: safe to share as parameter defaults.
+DEFAULT_SETTINGS = EraseSettings()
+DEFAULT_OUTPUT = OutputOptions()
+DEFAULT_CONNECTIONS = Connections()
+_MEDIA_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
+
+
+def should_fall_back(error: BaseException) -> bool:
+    """Whether an erase failure justifies trying the next provider in the chain."""
+    if isinstance(error, VendorRequestError):
+        return True
+    if isinstance(error, VendorError):
+        return error.kind in FALLBACK_KINDS
+    return isinstance(error, TimeoutError)
+
+
+def variant_seeds(seed: int, variants: int) -> list[int]:
+    """Distinct seeds for the variants; -1 draws a random base (random means not cached)."""
+    base = random.SystemRandom().randrange(2**31 - variants) if seed == -1 else seed
+    return [base + i for i in range(variants)]
+
+
+def _output_path(path: str | None, seed: int | None, variants: int) -> Path | None:
+    if not path:
+        return None
+    target = Path(path).expanduser()
+    if variants > 1:
+        target = target.with_name(f"{target.stem}-seed{seed}{target.suffix}")
+    return target
+
+
+@task(
+    name="finish-erase",
+    cache_policy=NO_CACHE,
+    retries=3,
+    retry_delay_seconds=retry_delays(3),
+    retry_condition_fn=should_retry,
+)
+async def finish_erase(
+    image: str,
+    mask: MaskOptions,
+    inputs: PreparedInputs,
+    erased: ErasedImage,
+    dilate_size: int = 15,
+    output: OutputOptions | None = None,
+    variants: int = 1,
+    archive: Any = None,
+) -> FinalImage:
+    """Map a provider's result back onto the original image and archive the edited image.
+
+    Outside the (vendor-dilated) mask every pixel is the original's; the size, orientation
+    and transparency are the original's. The edited image is archived under ``edited/``.
+    """
+    output = output or OutputOptions()
+    storage = await resolve_archive(archive)
+    prepared, prepared_mask = await load_pair(
+        image,
+        mask,
+        target=inputs.target,
+        policy=inputs.policy,
+        s3_client=await source_client(archive),
+    )
+    result = await read_archived(storage, erased.archived)
+
+    def _restore() -> bytes:
+        return restore_result(
+            result,
+            prepared,
+            mask=prepared_mask,
+            dilate=dilate_size,
+            output_format=output.format,
+            quality=output.quality,
+        )
+
+    data = await anyio.to_thread.run_sync(_restore)
+    ref = await store_bytes(
+        storage,
+        data,
+        vendor="edited",
+        media_type=_MEDIA_TYPES[output.format],
+        metadata={
+            "source": image,
+            "provider": erased.provider,
+            "vendor_result": erased.archived.uri,
+            "content_key": erased.key,
+            "seed": erased.seed,
+        },
+    )
+    written = _output_path(output.path, erased.seed, variants)
+    if written is not None:
+        written.parent.mkdir(parents=True, exist_ok=True)
+        await anyio.to_thread.run_sync(written.write_bytes, data)
+    return FinalImage(
+        archived=ref, written_to=str(written) if written else None, size=prepared.original_size
+    )
+
+
+async def erase_item(
+    image: str,
+    mask: MaskOptions,
+    chain: list[Provider],
+    *,
+    variants: int = 1,
+    settings: EraseSettings | None = None,
+    policy: ResizePolicy = "downscale",
+    output: OutputOptions | None = None,
+    connections: Connections | None = None,
+) -> EraseOutcome:
+    """Erase one image: each provider of ``chain`` in turn until one succeeds.
+
+    A provider is skipped only for failures ``should_fall_back`` accepts; bad input fails at
+    once, before any paid call, on the first provider's preparation.
+    """
+    settings = settings or EraseSettings()
+    connections = connections or Connections()
+    logger = get_run_logger()
+    seeds = variant_seeds(settings.seed, variants)
+    skipped: list[FallbackAttempt] = []
+    for position, provider in enumerate(chain):
+        inputs = await prepare_inputs(image, mask, provider, policy, connections.archive)
+        states = await asyncio.gather(
+            *(
+                erase_image(
+                    inputs,
+                    provider,
+                    settings.model_copy(update={"seed": seed}),
+                    connections.credentials_for(provider),
+                    connections.archive,
+                    connections.requests_per_second,
+                    return_state=True,
+                )
+                for seed in seeds
+            )
+        )
+        erased = [await s.aresult() for s in states if s.is_completed()]
+        errors = [await s.aresult(raise_on_failure=False) for s in states if not s.is_completed()]
+        if erased:
+            for error in errors:
+                logger.warning("a variant failed on %s: %s", provider, error)
+            break
+        error = errors[0]
+        if position + 1 < len(chain) and should_fall_back(error):
+            logger.warning(
+                "%s failed (%s); falling back to %s", provider, error, chain[position + 1]
+            )
+            skipped.append(FallbackAttempt(provider=provider, error=str(error)))
+            continue
+        raise error
+    finals = await asyncio.gather(
+        *(
+            finish_erase(
+                image, mask, inputs, e, settings.dilate_size, output, variants, connections.archive
+            )
+            for e in erased
+        )
+    )
+    return EraseOutcome(
+        image=image,
+        mask=mask,
+        provider=provider,
+        variants=[
+            Variant(seed=e.seed, erased=e, final=f) for e, f in zip(erased, finals, strict=True)
+        ],
+        skipped=skipped,
+    )
+
+
+async def publish_before_after(outcome: EraseOutcome, archive: Any) -> None:
+    """A markdown artifact with the input and each variant as thumbnails (data URIs)."""
+    storage = await resolve_archive(archive)
+    before = await read_source(outcome.image, s3_client=await source_client(archive))
+    afters = [
+        (
+            f"{outcome.provider} seed {v.seed}",
+            await read_archived(storage, v.final.archived),
+            v.final.archived.uri,
+        )
+        for v in outcome.variants
+    ]
+    first = outcome.variants[0].erased
+    details = [
+        ("provider", outcome.provider),
+        ("vendor request id", first.request_id or "-"),
+        ("paid attempts", first.attempts),
+        ("possible double charges", first.possible_double_charges),
+        *((f"skipped {s.provider}", s.error) for s in outcome.skipped),
+    ]
+    markdown = await anyio.to_thread.run_sync(
+        before_after_markdown, f"Erase: {outcome.image}", before, afters, details
+    )
+    await acreate_markdown_artifact(
+        markdown=markdown,
+        key=artifact_key("erase", Path(outcome.image).stem),
+        description=f"Before/after of {outcome.image}",
+    )
+
+
+@flow(name="erase", log_prints=False)
+async def erase(
+    image: str,
+    mask: MaskOptions,
+    provider: Provider = "local",
+    fallback: list[Provider] | None = None,
+    variants: int = 1,
+    settings: EraseSettings = DEFAULT_SETTINGS,
+    policy: ResizePolicy = "downscale",
+    output: OutputOptions = DEFAULT_OUTPUT,
+    connections: Connections = DEFAULT_CONNECTIONS,
+) -> EraseOutcome:
+    """Erase the masked object from one image and archive the result before any URL expires.
+
+    Args:
+        image: Path or s3:// URI of the image to edit.
+        mask: Where the mask comes from (a mask image, boxes, polygons or the alpha channel);
+            white erases.
+        provider: The provider to use first: local (OpenCV here, free), ailabtools, tencent
+            or volcengine.
+        fallback: Providers to try next, in order, on outages, rate exhaustion, no credits or
+            Volcengine 201304; never on bad input.
+        variants: How many results with consecutive seeds to make, concurrently (1 to 4).
+        settings: Vendor parameters (seed, steps, strength, quality, ...).
+        policy: When the image breaks a provider limit: fail, downscale, or send only the
+            region around the mask (crop_around_mask).
+        output: Format, quality and an optional local path for the edited image.
+        connections: Saved blocks: vendor credentials and the archive storage.
+    """
+    if not 1 <= variants <= 4:
+        raise InputError("variants must be between 1 and 4", source="variants")
+    chain = list(dict.fromkeys([provider, *(fallback or [])]))
+    outcome = await erase_item(
+        image,
+        mask,
+        chain,
+        variants=variants,
+        settings=settings,
+        policy=policy,
+        output=output,
+        connections=connections,
+    )
+    await publish_before_after(outcome, connections.archive)
+    return outcome

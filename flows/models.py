@@ -1,0 +1,100 @@
+"""Flow parameters and results. Each field has a description: the Prefect UI renders the
+parameters as a form, with choices as drop-downs."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from prefect_image_edit.tasks.models import (
+    ArchivedRef,
+    ErasedImage,
+    FinalImage,
+    MaskOptions,
+    Provider,
+)
+
+__all__ = [
+    "Connections",
+    "EraseOutcome",
+    "FallbackAttempt",
+    "OutputOptions",
+    "Variant",
+]
+
+
+class Connections(BaseModel):
+    """Saved Prefect blocks to use. Empty credentials fall back to the vendors' environment
+    variables (AILABTOOLS_API_KEY; TENCENTCLOUD_SECRET_ID/KEY; VOLC_ACCESSKEY/SECRETKEY)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    ailabtools: str | None = Field(
+        default=None, description="Name of a saved AILabTools Credentials block."
+    )
+    tencent: str | None = Field(
+        default=None, description="Name of a saved Tencent Cloud Credentials block."
+    )
+    volcengine: str | None = Field(
+        default=None, description="Name of a saved Volcengine Credentials block."
+    )
+    archive: str | None = Field(
+        default=None,
+        description="Saved archive block as <type-slug>/<name>, e.g. image-edit-s3-archive/prod; "
+        "empty archives into a local directory.",
+    )
+    requests_per_second: float | None = Field(
+        default=None,
+        gt=0,
+        description="Optional per-vendor request rate limit, shared through Prefect.",
+    )
+
+    def credentials_for(self, provider: Provider) -> str | None:
+        return getattr(self, provider) if provider != "local" else None
+
+
+class OutputOptions(BaseModel):
+    """How the edited image is written."""
+
+    model_config = ConfigDict(frozen=True)
+
+    format: Literal["PNG", "JPEG", "WEBP"] = Field(
+        default="PNG", description="File format of the edited image."
+    )
+    quality: int = Field(default=95, ge=1, le=100, description="JPEG/WEBP quality.")
+    path: str | None = Field(
+        default=None,
+        description="Also write the edited image to this local path (variants add -seed<N>).",
+    )
+
+
+class FallbackAttempt(BaseModel):
+    """A provider that was tried and skipped, and why."""
+
+    provider: Provider
+    error: str
+
+
+class Variant(BaseModel):
+    """One seed's result: the vendor's answer and the edited image mapped onto the original."""
+
+    seed: int | None
+    erased: ErasedImage
+    final: FinalImage
+
+
+class EraseOutcome(BaseModel):
+    """What an erase produced, where it went, and what it cost."""
+
+    image: str = Field(description="The input image reference.")
+    mask: MaskOptions
+    provider: Provider = Field(description="The provider that produced the results.")
+    variants: list[Variant]
+    skipped: list[FallbackAttempt] = Field(
+        default_factory=list, description="Providers tried first and skipped (outages...)."
+    )
+
+    @property
+    def archived(self) -> list[ArchivedRef]:
+        return [v.final.archived for v in self.variants]
