@@ -26,14 +26,14 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
     return parts.netloc, parts.path.lstrip("/")
 
 
-def _local_path(ref: str) -> Path:
+def local_path(ref: str) -> Path:
     if ref.startswith("file://"):
         return Path(unquote(urlsplit(ref).path))
     return Path(ref).expanduser()
 
 
 def _read_local(ref: str) -> bytes:
-    path = _local_path(ref)
+    path = local_path(ref)
     if not path.exists():
         raise InputError("file not found", source=ref)
     if not path.is_file():
@@ -84,7 +84,7 @@ def list_sources(location: str, *, s3_client: Any = None) -> list[str]:
                 if item["Key"].lower().endswith(IMAGE_SUFFIXES):
                     refs.append(f"s3://{bucket}/{item['Key']}")
         return sorted(refs)
-    folder = _local_path(location)
+    folder = local_path(location)
     if not folder.is_dir():
         raise InputError("not a folder", source=location)
     return sorted(
