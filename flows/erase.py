@@ -68,6 +68,16 @@ def should_fall_back(error: BaseException) -> bool:
     return isinstance(error, TimeoutError)
 
 
+def mask_for_provider(
+    mask: MaskOptions, provider: Provider, settings: EraseSettings
+) -> MaskOptions:
+    """Tencent takes no ``dilate_size``: grow its mask here by the same amount, so every
+    provider erases the same region (a tight mask leaves the object's edge halo behind)."""
+    if provider != "tencent":
+        return mask
+    return mask.model_copy(update={"dilate_px": min(256, mask.dilate_px + settings.dilate_size)})
+
+
 def variant_seeds(seed: int, variants: int) -> list[int]:
     """Distinct seeds for the variants; -1 draws a random base (random means not cached)."""
     base = random.SystemRandom().randrange(2**31 - variants) if seed == -1 else seed
@@ -171,7 +181,8 @@ async def erase_item(
     seeds = variant_seeds(settings.seed, variants)
     skipped: list[FallbackAttempt] = []
     for position, provider in enumerate(chain):
-        inputs = await prepare_inputs(image, mask, provider, policy, connections.archive)
+        provider_mask = mask_for_provider(mask, provider, settings)
+        inputs = await prepare_inputs(image, provider_mask, provider, policy, connections.archive)
         states = await asyncio.gather(
             *(
                 erase_image(
@@ -203,7 +214,14 @@ async def erase_item(
     finals = await asyncio.gather(
         *(
             finish_erase(
-                image, mask, inputs, e, settings.dilate_size, output, variants, connections.archive
+                image,
+                provider_mask,
+                inputs,
+                e,
+                settings.dilate_size,
+                output,
+                variants,
+                connections.archive,
             )
             for e in erased
         )
