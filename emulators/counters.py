@@ -40,10 +40,19 @@ class Counters:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._generation = 0
         self.reset()
+
+    @property
+    def generation(self) -> int:
+        """Bumped by every ``reset()``; work begun before a reset records nothing after it."""
+        return self._generation
 
     def reset(self) -> None:
         with self._lock:
+            # Requests still running from before belong to the old counts: when they end they
+            # must neither decrement the fresh in-flight counts nor bill into them.
+            self._generation += 1
             self._billing: list[BillingRecord] = []
             self._requests: Counter[tuple[str, str]] = Counter()
             self._polls: Counter[str] = Counter()
@@ -59,15 +68,18 @@ class Counters:
         with self._lock:
             self._polls[task_id] += 1
 
-    def record_billable(self, record: BillingRecord) -> None:
+    def record_billable(self, record: BillingRecord, generation: int | None = None) -> None:
+        """Record a charge; ``generation`` (when the call began) drops one from before a reset."""
         with self._lock:
-            self._billing.append(record)
+            if generation is None or generation == self._generation:
+                self._billing.append(record)
 
     @contextmanager
     def in_flight(self, vendor: str, account: str) -> Iterator[None]:
         """Count one request in flight for the vendor and the account while the block runs."""
         keys = ((vendor, None), (vendor, account))
         with self._lock:
+            generation = self._generation
             for key in keys:
                 self._in_flight[key] += 1
                 self._max_in_flight[key] = max(self._max_in_flight[key], self._in_flight[key])
@@ -75,8 +87,9 @@ class Counters:
             yield
         finally:
             with self._lock:
-                for key in keys:
-                    self._in_flight[key] -= 1
+                if generation == self._generation:  # else a reset already forgot it
+                    for key in keys:
+                        self._in_flight[key] -= 1
 
     # -- reading --------------------------------------------------------------------------
     def billable(self, vendor: str, action: str | None = None, account: str | None = None) -> int:

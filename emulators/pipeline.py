@@ -63,6 +63,17 @@ class Call:
     account: str | None = None
     fault: Fault | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # The counters' generation when the call began: a reset since then makes its late
+    # charges and refunds no business of the fresh state.
+    generation: int = field(init=False, default=-1)
+
+    def __post_init__(self) -> None:
+        self.generation = self.state.counters.generation
+
+    @property
+    def stale(self) -> bool:
+        """True once the emulators were reset after this call began."""
+        return self.generation != self.state.counters.generation
 
     @property
     def settings(self) -> VendorSettings:
@@ -127,7 +138,8 @@ async def run_job(
     """
     state, account = call.state, call.account or ""
     limit = call.settings.concurrency_for(account)
-    if not state.slots.try_acquire(call.vendor, account, limit):
+    ticket = state.slots.try_acquire(call.vendor, account, limit)
+    if ticket is None:
         raise call.fault_error(call, FaultKind.CONCURRENCY_LIMIT)
     try:
         if accept is not None:
@@ -145,10 +157,10 @@ async def run_job(
                 billed = True
             return result
         finally:
-            if not billed and refund is not None:
+            if not billed and refund is not None and not call.stale:
                 refund()
     finally:
-        state.slots.release(call.vendor, account)
+        state.slots.release(call.vendor, account, ticket)
 
 
 def bill(call: Call, units: int = 1) -> None:
@@ -166,7 +178,8 @@ def bill(call: Call, units: int = 1) -> None:
             at=call.state.clock.time(),
             units=units,
             fault=hidden,
-        )
+        ),
+        generation=call.generation,
     )
 
 

@@ -35,17 +35,21 @@ class JobSlots:
     def __init__(self) -> None:
         self._running: Counter[tuple[str, str]] = Counter()
         self._lock = threading.Lock()
+        self._generation = 0
 
-    def try_acquire(self, vendor: str, account: str, limit: int | None) -> bool:
+    def try_acquire(self, vendor: str, account: str, limit: int | None) -> int | None:
+        """Take a slot; returns the ticket to release it with, or ``None`` at the limit."""
         with self._lock:
             if limit is not None and self._running[(vendor, account)] >= limit:
-                return False
+                return None
             self._running[(vendor, account)] += 1
-            return True
+            return self._generation
 
-    def release(self, vendor: str, account: str) -> None:
+    def release(self, vendor: str, account: str, ticket: int | None = None) -> None:
+        """Give a slot back, unless a reset since ``ticket`` already forgot it."""
         with self._lock:
-            self._running[(vendor, account)] -= 1
+            if ticket is None or ticket == self._generation:
+                self._running[(vendor, account)] -= 1
 
     def running(self, vendor: str, account: str) -> int:
         with self._lock:
@@ -54,6 +58,7 @@ class JobSlots:
     def reset(self) -> None:
         with self._lock:
             self._running.clear()
+            self._generation += 1
 
 
 class EmulatorState:
