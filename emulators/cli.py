@@ -84,7 +84,11 @@ def run_emulate(args: argparse.Namespace) -> int:
         return 2
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    suite.start()
+    try:
+        suite.start()
+    except (OSError, RuntimeError) as exc:
+        print(f"emulate: cannot start the emulators: {exc}", file=sys.stderr)
+        return 2
     try:
         info = suite.connection_info()
         if args.json:

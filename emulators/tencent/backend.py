@@ -12,6 +12,7 @@ import base64
 import binascii
 import hmac
 import json
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,8 @@ from prefect_image_edit.emulators.state import EmulatorState
 from prefect_image_edit.emulators.tencent.errors import TencentError, invalid, missing
 from prefect_image_edit.emulators.wire import FetchError, fetch_local, is_valid_url
 from prefect_image_edit.vendors.tencent import signing as tc3
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["ACTION", "SERVICE", "VERSION", "Inputs", "RemovalRequest", "TencentBackend"]
 
@@ -131,6 +134,8 @@ class TencentBackend:
         key = tc3.signing_key(secret_key, parsed.date, parsed.service)
         expected = tc3.signature(key, tc3.string_to_sign(timestamp, scope, canonical))
         if not hmac.compare_digest(expected, parsed.signature):
+            # What the client should have signed, to debug a signer (no secrets in it).
+            logger.debug("TC3 signature mismatch; expected canonical request %r", canonical)
             raise TencentError("AuthFailure.SignatureFailure")
         token = headers.get("x-tc-token", "")
         required = self.settings.tokens.get(parsed.secret_id)

@@ -12,6 +12,7 @@ import base64
 import binascii
 import hmac
 import json
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,8 @@ from prefect_image_edit.emulators.state import EmulatorState
 from prefect_image_edit.emulators.volcengine.errors import GatewayError, ServiceError
 from prefect_image_edit.emulators.wire import FetchError, fetch_local
 from prefect_image_edit.vendors.volcengine import signing as volc
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["ACTIONS", "REQ_KEY", "VERSION", "InpaintingRequest", "VolcengineBackend"]
 
@@ -140,6 +143,8 @@ class VolcengineBackend:
         key = volc.signing_key(secret_key, parsed.date, parsed.region, parsed.service)
         expected = volc.signature(key, volc.string_to_sign(x_date, scope, canonical))
         if not hmac.compare_digest(expected, parsed.signature):
+            # What the client should have signed, to debug a signer (no secrets in it).
+            logger.debug("Volcengine signature mismatch; expected canonical request %r", canonical)
             raise GatewayError("SignatureDoesNotMatch")
         required = settings.tokens.get(parsed.access_key)
         if (required or token) and not hmac.compare_digest(token, required or ""):
