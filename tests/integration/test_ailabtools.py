@@ -18,7 +18,7 @@ from prefect_image_edit.vendors import (
     TaskState,
 )
 
-from .conftest import Tap, assert_erased, garment, mask_png, open_image, person, scene
+from .conftest import Tap, assert_erased, garment, http_client, mask_png, open_image, person, scene
 
 pytestmark = pytest.mark.anyio
 
@@ -33,13 +33,13 @@ def expires_param(url: str) -> int:
 
 
 async def download(url: str) -> httpx.Response:
-    async with httpx.AsyncClient(trust_env=False, timeout=10) as http:
+    async with http_client() as http:
         return await http.get(url)
 
 
 async def test_remove_objects_returns_the_erased_image(emu, clients):
     image, mask = scene(), mask_png()
-    async with clients.ailabtools() as client:
+    async with clients.ailabtools(default_transport=True) as client:
         result = await client.remove_objects_advanced(image, mask, dilate_size=3, seed=7)
     assert result.image_bytes and result.image_url is None and result.expires_at is None
     assert_erased(result.image_bytes, image, grown_by=3)

@@ -6,6 +6,7 @@ Expectations come from PROTOCOLS.md (codes, HTTP statuses) and DESIGN.md's money
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 
@@ -227,3 +228,23 @@ async def test_faults_on_polls_raise_and_leave_the_task_alone(emu, clients, kind
         result = await client.query_async_task(submission.task_id)
     assert result.image_url
     assert emu.counters.billable("ailabtools") == 1
+
+
+REAL_LIMIT_CODE = {"ailabtools": "EXCEEDING_LIMITS", "volcengine": "50430"}
+
+
+@pytest.mark.parametrize("vendor", ["ailabtools", "volcengine"])
+async def test_a_configured_concurrency_limit_refuses_the_second_job(emu, clients, vendor):
+    # Tencent's default limit of 1 has its own test; the others have it configurable.
+    settings = emu.settings.vendor(vendor)
+    settings.max_concurrency, settings.latency = 1, 0.4
+    async with clients.of(vendor) as client:
+        outcomes = await asyncio.gather(
+            erase(vendor, client), erase(vendor, client), return_exceptions=True
+        )
+    refused = [o for o in outcomes if isinstance(o, Exception)]
+    assert len(refused) == 1 and isinstance(refused[0], RateLimitedError), outcomes
+    assert (refused[0].code, refused[0].retry) == (REAL_LIMIT_CODE[vendor], R.RESUBMIT)
+    assert refused[0].http_status == 429
+    assert emu.counters.max_in_flight(vendor) == 2
+    assert emu.counters.billable(vendor) == 1

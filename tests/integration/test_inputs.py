@@ -240,3 +240,23 @@ async def test_every_try_on_format_the_client_sends_is_accepted(emu, clients, fm
     async with clients.ailabtools() as client:
         submission = await client.submit_try_on_pro(person(), scene(160, 160, fmt))
         assert (await client.query_async_task(submission.task_id)).state is TaskState.SUCCEEDED
+
+
+# The largest and smallest sides each vendor documents as allowed (imaging/limits.py reads the
+# same words the same way): the emulator must take them.
+AT_THE_LIMIT = [
+    ("ailabtools", 4095, 100),
+    ("ailabtools", 65, 65),
+    ("tencent", 4999, 100),
+    ("volcengine", 4096, 100),
+    ("volcengine", 64, 64),
+]
+
+
+@pytest.mark.parametrize(("vendor", "width", "height"), AT_THE_LIMIT)
+async def test_sides_at_the_documented_limits_are_accepted(emu, clients, vendor, width, height):
+    async with clients.of(vendor) as client:
+        result = await erase(
+            vendor, client, image=flat(width, height), mask=flat(width, height, mode="L")
+        )
+    assert open_image(result.image_bytes).size == (width, height)

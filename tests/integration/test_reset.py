@@ -16,7 +16,7 @@ import pytest
 from prefect_image_edit.emulators import FaultKind
 from prefect_image_edit.vendors import EraseResult, RateLimitedError, VendorRequestError
 
-from .conftest import erase, garment, mask_png, person, scene
+from .conftest import erase, garment, mask_png, person, scene, until
 
 pytestmark = pytest.mark.anyio
 
@@ -29,7 +29,8 @@ async def test_a_leftover_tencent_job_does_not_leak_into_the_reset_state(emu, cl
     async with clients.tencent(timeout=GIVE_UP) as client:
         with pytest.raises(VendorRequestError):
             await erase("tencent", client)
-    assert emu.counters.current_in_flight("tencent") == 1  # still working on it
+    # The client gave up; the emulator is still working on the job.
+    await until(lambda: emu.state.slots.running("tencent", emu.tencent.secret_id) == 1)
     emu.reset()
     await asyncio.sleep(LATENCY + 0.3)  # the leftover job ends
     secret_id = emu.tencent.secret_id
@@ -55,6 +56,8 @@ async def test_a_leftover_failing_task_gives_no_credits_back_after_reset(emu, cl
     async with clients.ailabtools(timeout=GIVE_UP) as client:
         with pytest.raises(VendorRequestError):
             await client.submit_try_on_pro(person(), garment())
+    credits = emu.settings.ailabtools.credits
+    await until(lambda: emu.ailabtools_credits_left() == credits - 30)  # accepted, running
     emu.reset()
     await asyncio.sleep(LATENCY + 0.3)
     assert emu.ailabtools_credits_left() == emu.settings.ailabtools.credits

@@ -11,7 +11,7 @@ import pytest
 
 from prefect_image_edit.vendors import TaskState
 
-from .conftest import VENDORS, garment, mask_png, person, scene
+from .conftest import VENDORS, garment, http_client, mask_png, person, scene
 
 pytestmark = pytest.mark.anyio
 
@@ -61,7 +61,7 @@ def store_code(response: httpx.Response) -> str:
 async def test_url_works_until_expires_at_then_403(emu, clients, vendor):
     url, expires_at = await result_url(emu, clients, vendor)
     assert abs(expires_at.timestamp() - emu.clock.time() - TTL[vendor]) <= 3
-    async with httpx.AsyncClient(trust_env=False, timeout=10) as http:
+    async with http_client() as http:
         assert (await http.get(url)).status_code == 200
         emu.clock.set(expires_at.timestamp() - 2)
         assert (await http.get(url)).status_code == 200
@@ -75,7 +75,7 @@ async def test_url_works_until_expires_at_then_403(emu, clients, vendor):
 @pytest.mark.parametrize("vendor", VENDORS)
 async def test_tampered_signature_is_refused(emu, clients, vendor):
     url, _ = await result_url(emu, clients, vendor)
-    async with httpx.AsyncClient(trust_env=False, timeout=10) as http:
+    async with http_client() as http:
         forged = await http.get(tamper(url, SIGNATURE[vendor]))
         genuine = await http.get(url)
     assert forged.status_code == 403 and store_code(forged) == TAMPERED_CODE[vendor]

@@ -7,7 +7,6 @@ import time
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 
-import httpx
 import pytest
 
 from prefect_image_edit.vendors import (
@@ -23,11 +22,13 @@ from .conftest import (
     SIZE,
     Tap,
     assert_erased,
+    http_client,
     mask_png,
     mean_diff,
     open_image,
     region_mask,
     scene,
+    until,
 )
 
 pytestmark = pytest.mark.anyio
@@ -43,7 +44,7 @@ def sign_window(url: str) -> tuple[int, int]:
 
 async def test_url_result_expires_at_the_end_of_q_sign_time(emu, clients):
     image = scene()
-    async with clients.tencent() as client:
+    async with clients.tencent(default_transport=True) as client:
         before = emu.clock.time()
         result = await client.image_inpainting_removal(image=image, mask=mask_png())
     assert result.image_bytes is None and result.image_url
@@ -51,7 +52,7 @@ async def test_url_result_expires_at_the_end_of_q_sign_time(emu, clients):
     assert result.expires_at == datetime.fromtimestamp(end, UTC)
     assert end - start == 3600 and abs(start - before) <= 2
     assert result.parameters == {"RspImgType": "url", "LogoAdd": 0}
-    async with httpx.AsyncClient(trust_env=False) as http:
+    async with http_client() as http:
         download = await http.get(result.image_url)
     assert download.status_code == 200 and download.headers["content-type"] == "image/jpeg"
     assert_erased(download.content, image, grown_by=0)
@@ -156,8 +157,8 @@ async def test_concurrency_limit_of_one(emu, clients):
     tap = Tap()
     async with clients.tencent(transport=tap) as client:
         first = asyncio.create_task(client.image_inpainting_removal(image=scene(), mask=mask_png()))
-        while emu.state.slots.running(VENDOR, emu.tencent.secret_id) == 0:
-            await asyncio.sleep(0.01)  # until the first call holds the account's one slot
+        # Until the first call holds the account's one slot.
+        await until(lambda: emu.state.slots.running(VENDOR, emu.tencent.secret_id) == 1)
         second = client.image_inpainting_removal(image=scene(), mask=mask_png())
         outcomes = await asyncio.gather(first, second, return_exceptions=True)
     done, refused = outcomes

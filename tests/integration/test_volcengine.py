@@ -6,7 +6,6 @@ import time
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 
-import httpx
 import pytest
 
 from prefect_image_edit.emulators import FaultKind
@@ -18,7 +17,17 @@ from prefect_image_edit.vendors import (
     SeedRejectedError,
 )
 
-from .conftest import SIZE, Tap, assert_erased, mask_png, mean_diff, open_image, region_mask, scene
+from .conftest import (
+    SIZE,
+    Tap,
+    assert_erased,
+    http_client,
+    mask_png,
+    mean_diff,
+    open_image,
+    region_mask,
+    scene,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -32,14 +41,14 @@ def x_expires(url: str) -> int:
 @pytest.mark.parametrize("action", ["CVProcess", "Img2ImgInpainting"])
 async def test_both_actions_erase_and_return_a_24h_url(emu, clients, action):
     image = scene()
-    async with clients.volcengine(action=action) as client:
+    async with clients.volcengine(action=action, default_transport=True) as client:
         before = emu.clock.time()
         result = await client.i2i_inpainting(image=image, mask=mask_png(), dilate_size=2)
     assert result.action == action
     assert_erased(result.image_bytes, image, grown_by=2)
     assert result.expires_at == datetime.fromtimestamp(x_expires(result.image_url), UTC)
     assert abs(result.expires_at.timestamp() - (before + 86400)) <= 2
-    async with httpx.AsyncClient(trust_env=False) as http:
+    async with http_client() as http:
         download = await http.get(result.image_url)
     assert download.status_code == 200 and download.content == result.image_bytes
     assert emu.counters.requests(VENDOR, action) == 1
