@@ -46,6 +46,7 @@ from prefect_image_edit.imaging.limits import (
     get_limits,
     preflight,
 )
+from prefect_image_edit.imaging.load import Loaded, load_image
 from prefect_image_edit.imaging.masks import (
     AlphaMask,
     BoxMask,
@@ -53,12 +54,7 @@ from prefect_image_edit.imaging.masks import (
     PreparedMask,
     prepare_mask,
 )
-from prefect_image_edit.imaging.prepare import (
-    PreparedImage,
-    load_image,
-    prepare_image,
-    prepare_pair,
-)
+from prefect_image_edit.imaging.prepare import PreparedImage, prepare_image, prepare_pair
 from prefect_image_edit.imaging.restore import restore_result
 from prefect_image_edit.imaging.sources import ImageInfo, probe_image
 
@@ -76,6 +72,7 @@ __all__ = [
     "LimitError",
     "LimitViolation",
     "Limits",
+    "Loaded",
     "MaskError",
     "MaskMismatchError",
     "PolygonMask",

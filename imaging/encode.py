@@ -17,6 +17,7 @@ __all__ = [
     "OutputFormat",
     "encode",
     "encode_mask",
+    "encode_within",
     "normalize_format",
     "normalize_quality",
     "sha256",
@@ -76,3 +77,61 @@ def encode_mask(mask: Image.Image) -> bytes:
     buffer = io.BytesIO()
     mask.save(buffer, "PNG", icc_profile=None)
     return buffer.getvalue()
+
+
+# A byte-capped JPEG needs the best quality that fits. Each full encode of a 16 MP photo costs
+# as much as decoding it, so instead of walking the ladder, the size at each quality is
+# predicted from a mosaic of tiles spread over the image (1 MP): the *ratio* of sizes
+# between qualities carries over from the mosaic to the image within about a percent.
+_TILE, _TILES = 256, 4
+
+
+def _mosaic(im: Image.Image) -> Image.Image | None:
+    w, h = im.size
+    side = _TILE * _TILES
+    if w < 2 * side or h < 2 * side:
+        return None  # small enough to just try every quality
+    mosaic = Image.new(im.mode, (side, side))
+    for i in range(_TILES):
+        for j in range(_TILES):
+            x, y = (w - _TILE) * i // (_TILES - 1), (h - _TILE) * j // (_TILES - 1)
+            mosaic.paste(im.crop((x, y, x + _TILE, y + _TILE)), (i * _TILE, j * _TILE))
+    return mosaic
+
+
+def _first_likely_fit(im: Image.Image, qualities: tuple[int, ...], nbytes: int, budget: int) -> int:
+    """Index of the best quality predicted to fit ``budget`` (``qualities[0]`` gave ``nbytes``)."""
+    mosaic = _mosaic(im)
+    if mosaic is None:
+        return 1
+    reference = len(encode(mosaic, "JPEG", qualities[0]))
+    for index, quality in enumerate(qualities[1:], start=1):
+        predicted = nbytes * len(encode(mosaic, "JPEG", quality)) / reference
+        if predicted <= budget * 1.02:  # a little optimistic: a miss costs one more encode
+            return index
+    return len(qualities) - 1
+
+
+def encode_within(
+    im: Image.Image, fmt: str, qualities: tuple[int, ...], budget: int | None
+) -> tuple[bytes, str, int | None]:
+    """Encode ``im`` as ``fmt`` (PNG or JPEG) within ``budget`` bytes if it can.
+
+    PNG is returned when it fits; otherwise JPEG at the best of ``qualities`` (best first)
+    that fits, or at the last one tried when none does (the caller then shrinks or fails).
+
+    Returns:
+        The bytes, the format used, and the JPEG quality (``None`` for PNG).
+    """
+    if fmt == "PNG":
+        data = encode(im, "PNG")
+        if budget is None or len(data) <= budget:
+            return data, "PNG", None
+    data = encode(im, "JPEG", qualities[0])
+    if budget is None or len(data) <= budget or len(qualities) == 1:
+        return data, "JPEG", qualities[0]
+    for quality in qualities[_first_likely_fit(im, qualities, len(data), budget) :]:
+        data = encode(im, "JPEG", quality)
+        if len(data) <= budget:
+            break
+    return data, "JPEG", quality

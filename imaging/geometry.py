@@ -29,6 +29,7 @@ __all__ = [
     "crop_around",
     "fit_within",
     "oriented_size",
+    "resize_passes",
     "scale_size",
     "wxh",
 ]
@@ -191,3 +192,24 @@ def _span(start: int, end: int, limit: int, min_length: int) -> tuple[int, int]:
         if end > limit:
             start, end = start - (end - limit), limit
     return start, end
+
+
+def resize_passes(size: Size, box: Box, out: Size) -> list[tuple[Size, Box]]:
+    """Split ``resize(out, box=box)`` of an image of ``size`` into one pass per axis.
+
+    Pillow resamples horizontally into a temporary image, then vertically, holding the
+    source, the temporary and the result at once: three photos. Two calls, horizontal
+    (all rows, so the vertical pass still sees the rows around the box) then vertical, give
+    the same pixels while the caller can drop the source in between. Passes that would
+    change nothing are left out.
+
+    Returns:
+        ``(size, box)`` arguments for successive ``Image.resize`` calls (px).
+    """
+    (w, h), (left, top, right, bottom) = size, box
+    passes: list[tuple[Size, Box]] = []
+    if (left, right) != (0, w) or out[0] != w:
+        passes.append(((out[0], h), (left, 0, right, h)))
+    if (top, bottom) != (0, h) or out[1] != h:
+        passes.append((out, (0, top, out[0], bottom)))
+    return passes

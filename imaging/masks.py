@@ -28,12 +28,11 @@ unless ``frame="stored"``. The choice is recorded in :attr:`PreparedMask.steps`.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal, TypeAlias
+from typing import Literal, NamedTuple, TypeAlias
 
-from PIL import Image, ImageChops, ImageDraw
+from PIL import Image, ImageChops
 
 from prefect_image_edit.imaging import morphology
 from prefect_image_edit.imaging.colour import to_8bit_gray
@@ -51,6 +50,7 @@ from prefect_image_edit.imaging.geometry import (
     aspect_matches,
     wxh,
 )
+from prefect_image_edit.imaging.shapes import BoxMask, PolygonMask, as_shapes, draw_shapes
 from prefect_image_edit.imaging.sources import (
     Source,
     decode,
@@ -82,20 +82,6 @@ class AlphaMask:
 
 
 @dataclass(frozen=True, slots=True)
-class BoxMask:
-    """Rectangles ``(left, top, right, bottom)`` in px, right and bottom exclusive."""
-
-    boxes: tuple[tuple[float, float, float, float], ...]
-
-
-@dataclass(frozen=True, slots=True)
-class PolygonMask:
-    """Filled polygons, each at least three ``(x, y)`` points in px."""
-
-    polygons: tuple[tuple[tuple[float, float], ...], ...]
-
-
-@dataclass(frozen=True, slots=True)
 class PreparedMask:
     """A mask ready to send: 8-bit L PNG, only 0 and 255, the sent image's size.
 
@@ -109,8 +95,10 @@ class PreparedMask:
         frame: The image frame this mask was made for (orientation, crop, scale).
         steps: What normalising did, in order, for logs and run artifacts.
         source: The mask's name for messages.
-        full_data: The same mask in the upright, uncropped, unscaled frame (PNG), when
-            ``data`` is cropped or scaled; ``restore_result`` composites through it.
+        original_bbox: The bounding box in the upright, uncropped frame of the image, px.
+        original_data: When ``data`` is cropped or scaled: the upright mask inside
+            ``original_bbox`` as PNG (everything outside is 0), so that
+            :meth:`upright` and ``restore_result`` are exact whatever was sent.
     """
 
     data: bytes = field(repr=False)
@@ -121,8 +109,26 @@ class PreparedMask:
     frame: Frame
     steps: tuple[str, ...]
     source: str
-    full_data: bytes | None = field(default=None, repr=False)
+    original_bbox: Box
+    original_data: bytes | None = field(default=None, repr=False)
     media_type: str = "image/png"
+
+    def upright(self) -> Image.Image:
+        """This mask over its image's whole upright frame: a new L image, 0/255, px.
+
+        Exact for masks made here. A sent-frame mask stripped of ``original_data`` is scaled
+        back with nearest-neighbour, so its edges are as coarse as one sent pixel.
+        """
+        frame = self.frame
+        if not (frame.cropped or frame.scaled):
+            return decode_mask(self.data, self.source)
+        canvas = Image.new("L", frame.original_size, 0)
+        if self.original_data is not None:
+            canvas.paste(decode_mask(self.original_data, self.source), self.original_bbox[:2])
+        else:
+            sent = decode_mask(self.data, self.source)
+            canvas.paste(sent.resize(frame.crop_size, Image.Resampling.NEAREST), frame.crop_box[:2])
+        return canvas
 
 
 MaskSource: TypeAlias = (
@@ -147,59 +153,13 @@ def frame_of(image: object) -> Frame:
     )
 
 
-def _number(v: object) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def _as_shapes(obj: Sequence) -> BoxMask | PolygonMask:
-    items = list(obj)
-    if items and all(
-        isinstance(b, Sequence) and len(b) == 4 and all(map(_number, b)) for b in items
-    ):
-        return BoxMask(tuple(tuple(b) for b in items))
-    if items and all(
-        isinstance(p, Sequence)
-        and all(isinstance(pt, Sequence) and len(pt) == 2 and all(map(_number, pt)) for pt in p)
-        for p in items
-    ):
-        return PolygonMask(tuple(tuple(tuple(pt) for pt in p) for p in items))
-    raise ValueError(
-        "expected mask shapes as a non-empty list of boxes [(left, top, right, bottom), ...] "
-        "or of polygons [[(x, y), (x, y), (x, y), ...], ...], in px"
-    )
-
-
-def _draw_shapes(spec: BoxMask | PolygonMask, size: Size) -> Image.Image:
-    canvas = Image.new("L", size, 0)
-    draw = ImageDraw.Draw(canvas)
-    if isinstance(spec, BoxMask):
-        for box in spec.boxes:
-            if len(box) != 4 or not all(map(_number, box)) or box[0] >= box[2] or box[1] >= box[3]:
-                raise ValueError(
-                    "a box must be (left, top, right, bottom) with left < right and "
-                    f"top < bottom, got {box!r}"
-                )
-            # Round outwards: a fractional edge still erases the pixel it touches.
-            left, top = math.floor(box[0]), math.floor(box[1])
-            right, bottom = math.ceil(box[2]), math.ceil(box[3])
-            draw.rectangle((left, top, right - 1, bottom - 1), fill=255)
-    else:
-        for polygon in spec.polygons:
-            if len(polygon) < 3 or not all(
-                len(pt) == 2 and all(map(_number, pt)) for pt in polygon
-            ):
-                raise ValueError(f"a polygon needs at least three (x, y) points, got {polygon!r}")
-            draw.polygon([(float(x), float(y)) for x, y in polygon], fill=255, outline=255)
-    return canvas
-
-
 def _luma(im: Image.Image) -> Image.Image:
     """A mask image's erase strength as L: brightness, times alpha where there is alpha."""
     if im.mode in _ALPHA_MODES or "transparency" in im.info:
         rgba = im.convert("RGBA")
         return ImageChops.multiply(rgba.convert("L"), rgba.getchannel("A"))
-    if im.mode in ("I", "F") or im.mode.startswith("I;16"):
-        return to_8bit_gray(im)
+    if im.mode in ("L", "I", "F") or im.mode.startswith("I;16"):
+        return to_8bit_gray(im)  # L comes back as is: no copy of a 16 MP mask
     return im.convert("L")
 
 
@@ -269,23 +229,23 @@ def upright_mask(
     """Any mask source as a 0/255 L mask of ``frame.original_size`` (before erode/dilate)."""
     check_options(threshold=threshold, choice=choice)
     if isinstance(spec, Sequence) and not isinstance(spec, str | bytes | bytearray | memoryview):
-        spec = _as_shapes(spec)
+        spec = as_shapes(spec)
+    if isinstance(spec, PreparedMask):
+        mask = spec.upright()
+        steps.append(f"reused a prepared mask ({wxh(mask.size)} px upright)")
+        if invert:
+            mask = ImageChops.invert(mask)
+        return _place(mask, frame, "display", spec.source, steps), spec.source
     if isinstance(spec, BoxMask | PolygonMask):
         kind = "boxes" if isinstance(spec, BoxMask) else "polygons"
         stored = choice == "stored" and frame.orientation != 1
-        canvas = _draw_shapes(spec, frame.stored_size if stored else frame.original_size)
+        canvas = draw_shapes(spec, frame.stored_size if stored else frame.original_size)
         steps.append(f"drew {kind} in the {'stored' if stored else 'upright'} frame")
         mask = morphology.binarize(canvas, 128, invert=invert)
         return (apply_orientation(mask, frame.orientation) if stored else mask), kind
 
     alpha = isinstance(spec, AlphaMask)
-    if alpha:
-        raw = spec.source
-    elif isinstance(spec, PreparedMask):
-        raw, choice = spec.full_data or spec.data, "display"
-    else:
-        raw = spec
-    data, name = read_source(raw, default_name="mask")
+    data, name = read_source(spec.source if alpha else spec, default_name="mask")
     with open_image(data, name) as im:
         steps.extend(decode(im, name))
         own = read_orientation(im)
@@ -302,9 +262,29 @@ def upright_mask(
     return _place(mask, frame, choice, name, steps), name
 
 
+class Census(NamedTuple):
+    """Where a 0/255 mask erases: its bounding box (px) and how many pixels (255)."""
+
+    bbox: Box | None
+    count: int
+
+
+def census(mask: Image.Image) -> Census:
+    """Count a mask's 255 pixels inside its bounding box (cheap for small masks)."""
+    bbox = mask.getbbox()
+    return Census(bbox, 0 if bbox is None else mask.crop(bbox).histogram()[255])
+
+
+def decode_mask(data: bytes, source: str) -> Image.Image:
+    """A mask PNG made here (or any mask image) back as a 0/255 L image."""
+    with open_image(data, source) as im:
+        decode(im, source)
+        return morphology.binarize(_luma(im), 128)
+
+
 def finish(
     mask: Image.Image, *, erode: int, dilate: int, allow_full: bool, source: str, steps: list[str]
-) -> Image.Image:
+) -> tuple[Image.Image, Census]:
     """Erode, then dilate (px), then refuse an empty or (unless allowed) full mask."""
     check_options(erode=erode, dilate=dilate)
     if erode:
@@ -313,52 +293,59 @@ def finish(
     if dilate:
         mask = morphology.dilate(mask, dilate)
         steps.append(f"dilated {dilate} px")
-    if mask.getbbox() is None:
+    counted = census(mask)
+    if counted.bbox is None:
         reason = (
             "the mask marks nothing to erase after normalising; white (255) erases and black "
             "(0) keeps: pass invert=True if yours is the other way round, or lower the threshold"
         )
         raise EmptyMaskError(reason, source=source)
-    if not allow_full and mask.histogram()[255] == mask.size[0] * mask.size[1]:
+    if not allow_full and counted.count == mask.size[0] * mask.size[1]:
         reason = "the mask covers the whole image; pass allow_full=True if that is meant"
         raise FullMaskError(reason, source=source)
-    return mask
+    return mask, counted
 
 
-def to_sent(mask: Image.Image, frame: Frame, source: str) -> Image.Image:
+def to_sent(
+    mask: Image.Image, counted: Census, frame: Frame, source: str
+) -> tuple[Image.Image, Census]:
     """Crop and scale an upright mask like the image of ``frame`` (scaling keeps thin strokes)."""
     if frame.cropped:
-        inside = mask.crop(frame.crop_box)
-        if inside.histogram()[255] != mask.histogram()[255]:
+        (left, top, right, bottom), (x0, y0, x1, y1) = frame.crop_box, counted.bbox
+        if x0 < left or y0 < top or x1 > right or y1 > bottom:
             reason = (
                 f"the image was cropped to {frame.crop_box} (px) around another mask and this "
                 "mask reaches outside it; prepare the image and this mask together (prepare_pair)"
             )
             raise MaskMismatchError(reason, source=source)
-        mask = inside
+        mask = mask.crop(frame.crop_box)
+        counted = Census((x0 - left, y0 - top, x1 - left, y1 - top), counted.count)
     if frame.scaled:
         mask = morphology.shrink_any(mask, frame.size)
-        if mask.getbbox() is None:
+        counted = census(mask)
+        if counted.bbox is None:
             raise EmptyMaskError("the mask vanished when scaled to the size sent", source=source)
-    return mask
+    return mask, counted
 
 
 def package(
-    sent: Image.Image, full: Image.Image, frame: Frame, steps: list[str], source: str
+    full: Image.Image, counted: Census, frame: Frame, steps: list[str], source: str
 ) -> PreparedMask:
-    """Encode a sent mask (and its upright original when they differ) as a PreparedMask."""
+    """Frame an upright mask like the image of ``frame`` and encode it as a PreparedMask."""
+    sent, sent_counted = to_sent(full, counted, frame, source)
     data = encode_mask(sent)
     width, height = sent.size
     return PreparedMask(
         data=data,
         size=sent.size,
         sha256=sha256(data),
-        coverage=sent.histogram()[255] / (width * height),
-        bbox=sent.getbbox() or (0, 0, 0, 0),
+        coverage=sent_counted.count / (width * height),
+        bbox=sent_counted.bbox or (0, 0, 0, 0),
         frame=frame,
         steps=tuple(steps),
         source=source,
-        full_data=encode_mask(full) if sent is not full else None,
+        original_bbox=counted.bbox or (0, 0, 0, 0),
+        original_data=None if sent is full else encode_mask(full.crop(counted.bbox)),
     )
 
 
@@ -398,6 +385,7 @@ def prepare_mask(
     full, name = upright_mask(
         source, target, threshold=threshold, invert=invert, choice=frame, steps=steps
     )
-    full = finish(full, erode=erode, dilate=dilate, allow_full=allow_full, source=name, steps=steps)
-    sent = to_sent(full, target, name)
-    return package(sent, full, target, steps, name)
+    full, counted = finish(
+        full, erode=erode, dilate=dilate, allow_full=allow_full, source=name, steps=steps
+    )
+    return package(full, counted, target, steps, name)

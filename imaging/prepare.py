@@ -27,104 +27,32 @@ nothing is upscaled.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, TypeAlias
 
 from PIL import Image
 
 from prefect_image_edit.imaging import masks as _masks
-from prefect_image_edit.imaging.colour import RGB, parse_color, to_srgb8
-from prefect_image_edit.imaging.encode import (
-    MEDIA_TYPES,
-    encode,
-    normalize_format,
-    normalize_quality,
-    sha256,
-)
-from prefect_image_edit.imaging.errors import (
-    ImageTooLargeError,
-    ImageTooSmallError,
-    MaskMismatchError,
-)
-from prefect_image_edit.imaging.geometry import (
-    Box,
-    Frame,
-    Size,
-    apply_orientation,
-    crop_around,
-    fit_within,
-    scale_size,
-    wxh,
-)
-from prefect_image_edit.imaging.limits import Limits, get_limits
+from prefect_image_edit.imaging.colour import RGB
+from prefect_image_edit.imaging.encode import MEDIA_TYPES, encode_within, sha256
+from prefect_image_edit.imaging.errors import ImageTooLargeError, MaskMismatchError
+from prefect_image_edit.imaging.geometry import Box, Frame, Size, scale_size, wxh
+from prefect_image_edit.imaging.load import WHITE, Loaded, load_image
 from prefect_image_edit.imaging.masks import MaskFrame, MaskSource, PreparedMask
-from prefect_image_edit.imaging.sources import (
-    Animation,
-    ImageInfo,
-    Source,
-    decode,
-    info_of,
-    open_image,
-    read_source,
+from prefect_image_edit.imaging.policy import (
+    Options,
+    Policy,
+    apply_policy,
+    initial_frame,
+    options,
+    render_steps,
+    shrink,
 )
+from prefect_image_edit.imaging.sources import Animation, Source
 
-__all__ = ["Loaded", "Policy", "PreparedImage", "load_image", "prepare_image", "prepare_pair"]
+__all__ = ["Policy", "PreparedImage", "prepare_image", "prepare_pair"]
 
-Policy: TypeAlias = Literal["fail", "downscale", "crop_around_mask"]
-_POLICIES = ("fail", "downscale", "crop_around_mask")
 _LOSSLESS_SOURCES = {"PNG", "BMP", "TIFF", "GIF"}
 _MAX_ATTEMPTS = 8  # encodes spent shrinking to a byte cap before giving up
-_WHITE: RGB = (255, 255, 255)
-
-
-@dataclass(frozen=True, slots=True)
-class Loaded:
-    """A decoded source, upright, 8-bit sRGB RGB, with its alpha kept aside."""
-
-    image: Image.Image
-    alpha: Image.Image | None
-    info: ImageInfo
-    data: bytes = field(repr=False)
-    notes: tuple[str, ...]
-    profile: str | None
-
-
-def load_image(
-    source: Source,
-    *,
-    background: object = _WHITE,
-    animation: Animation = "refuse",
-    name: str = "<bytes>",
-) -> Loaded:
-    """Read, decode, EXIF-orient and convert a source to 8-bit sRGB RGB (a new image).
-
-    Args:
-        source: Bytes, a path or a binary file object.
-        background: Colour transparent pixels are flattened onto (see ``parse_color``).
-        animation: ``"refuse"`` or ``"first"`` (use frame 0) for animations.
-        name: The name errors use when ``source`` is raw bytes.
-    """
-    bg = parse_color(background)
-    data, label = read_source(source, default_name=name)
-    im = open_image(data, label)
-    try:
-        info = info_of(im, data, label)
-        notes = decode(im, label, animation=animation)
-        upright = apply_orientation(im, info.orientation)
-        if upright is not im:
-            notes.append(f"applied EXIF orientation {info.orientation}")
-            im.close()  # free the stored-frame pixels before converting colours
-        converted = to_srgb8(upright, source=label, background=bg)
-    except BaseException:
-        im.close()
-        raise
-    return Loaded(
-        converted.image,
-        converted.alpha,
-        info,
-        data,
-        tuple(notes + converted.notes),
-        converted.profile,
-    )
+_LANCZOS = Image.Resampling.LANCZOS
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,109 +120,7 @@ class PreparedImage:
         return "downscaled" if scaled else "as_is"
 
 
-@dataclass(frozen=True, slots=True)
-class _Options:
-    """Validated preparation options shared by prepare_image and prepare_pair."""
-
-    limits: Limits
-    policy: Policy
-    fmt: str  # "AUTO", "JPEG" or "PNG"
-    qualities: tuple[int, ...]  # JPEG qualities to try, best first, ending at min_quality
-    margin: int
-    background: RGB
-    animation: Animation
-
-
-def _options(
-    target: str,
-    policy: object,
-    fmt: object,
-    quality: object,
-    min_quality: object,
-    margin: object,
-    background: object,
-    animation: object,
-) -> _Options:
-    limits = get_limits(target)
-    if policy not in _POLICIES:
-        raise ValueError(f"policy must be one of {', '.join(_POLICIES)}, got {policy!r}")
-    if animation not in ("refuse", "first"):
-        raise ValueError(f"animation must be 'refuse' or 'first', got {animation!r}")
-    if not isinstance(margin, int) or isinstance(margin, bool) or margin < 0:
-        raise ValueError(f"margin must be an int >= 0 (px), got {margin!r}")
-    best = normalize_quality(quality)
-    worst = min(best, normalize_quality(min_quality, "min_quality"))
-    return _Options(
-        limits=limits,
-        policy=policy,  # type: ignore[arg-type]
-        fmt="AUTO" if fmt == "auto" else normalize_format(fmt, ("JPEG", "PNG")),
-        qualities=(*range(best, worst, -5), worst),
-        margin=margin,
-        background=parse_color(background),
-        animation=animation,  # type: ignore[arg-type]
-    )
-
-
-def _too_small(size: Size, limits: Limits, source: str) -> None:
-    small = tuple(v for v in limits.check_size(size) if v.limit == "min_side")
-    if small:
-        reason = (
-            f"{wxh(size)} px is under {limits.target}'s minimum side of {limits.min_side} px; "
-            "nothing is upscaled, send a larger image"
-        )
-        raise ImageTooSmallError(reason, violations=small, source=source)
-
-
-def _shrink(frame: Frame, size: Size, why: str, limits: Limits, source: str) -> Frame:
-    """``frame`` scaled to ``size``, unless that leaves a side under the minimum."""
-    if min(size) < limits.min_side:
-        reason = (
-            f"no size fits {limits.target}: shrinking {wxh(frame.size)} px to meet {why} "
-            f"leaves {wxh(size)} px, under min_side {limits.min_side} px"
-        )
-        raise ImageTooLargeError(reason, violations=limits.check_size(size), source=source)
-    return frame.with_size(size)
-
-
-def _apply_policy(frame: Frame, opts: _Options, bbox: Box | None, source: str) -> Frame:
-    """Crop around ``bbox`` (policy crop_around_mask) and/or fit the side limits."""
-    limits = opts.limits
-    if opts.policy == "crop_around_mask" and bbox is not None and not frame.cropped:
-        box = crop_around(bbox, frame.original_size, margin=opts.margin, min_side=limits.min_side)
-        frame = frame.with_crop(box)
-    fitted = fit_within(frame.size, limits.max_side)
-    if fitted != frame.size:
-        frame = _shrink(frame, fitted, f"max_side {limits.max_side} px", limits, source)
-    return frame
-
-
-def _render(image: Image.Image, frame: Frame) -> Image.Image:
-    if frame.scaled:  # crop and scale in one resample, without a cropped copy
-        return image.resize(
-            frame.size, Image.Resampling.LANCZOS, box=frame.crop_box, reducing_gap=3.0
-        )
-    return image.crop(frame.crop_box) if frame.cropped else image
-
-
-def _encode_within(
-    im: Image.Image, fmt: str, qualities: tuple[int, ...], budget: int | None
-) -> tuple[bytes, str, int | None]:
-    """Encode at the first quality that fits ``budget`` (the last one tried if none does).
-
-    PNG comes back as is when it fits; otherwise the JPEG qualities are tried.
-    """
-    if fmt == "PNG":
-        data = encode(im, "PNG")
-        if budget is None or len(data) <= budget:
-            return data, "PNG", None
-    for quality in qualities:
-        data = encode(im, "JPEG", quality)
-        if budget is None or len(data) <= budget:
-            break
-    return data, "JPEG", quality
-
-
-def _describe(frame: Frame, opts: _Options) -> list[str]:
+def _describe(frame: Frame, opts: Options) -> list[str]:
     notes = []
     if frame.cropped:
         notes.append(f"cropped to {frame.crop_box} around the mask (margin {opts.margin} px)")
@@ -303,29 +129,21 @@ def _describe(frame: Frame, opts: _Options) -> list[str]:
     return notes
 
 
-def _prepare(loaded: Loaded, opts: _Options, bbox: Box | None) -> PreparedImage:
+def _prepare(loaded: Loaded, opts: Options, bbox: Box | None, frame: Frame) -> PreparedImage:
+    """Render ``loaded`` to ``frame`` and encode it within the byte cap (shrinking if allowed)."""
     info, limits, source = loaded.info, opts.limits, loaded.info.source
-    frame = Frame.identity(info.frame.stored_size, info.orientation)
-    _too_small(frame.size, limits, source)
-    if limits.check_size(frame.size):
-        if opts.policy == "fail":
-            reason = (
-                f"{wxh(frame.size)} px is over {limits.target}'s maximum side of "
-                f"{limits.max_side} px; pass policy='downscale' or 'crop_around_mask'"
-            )
-            raise ImageTooLargeError(
-                reason, violations=limits.check_size(frame.size), source=source
-            )
-        frame = _apply_policy(frame, opts, bbox, source)
     budget, fmt, qualities = limits.byte_budget, opts.fmt, opts.qualities
     if fmt == "AUTO":
         w, h = frame.size
         fits = budget is None or w * h * 3 <= 4 * budget  # else PNG is hopeless; skip trying
         fmt = "PNG" if info.format in _LOSSLESS_SOURCES and fits else "JPEG"
+    current, loaded.image = loaded.image, None  # ours now: freed once scaled
+    at = Frame.identity(info.frame.stored_size, info.orientation)
     for _ in range(_MAX_ATTEMPTS):
-        data, used_fmt, quality = _encode_within(
-            _render(loaded.image, frame), fmt, qualities, budget
-        )
+        for size, box in render_steps(at, frame, current.size):
+            current = current.crop(box) if size is None else current.resize(size, _LANCZOS, box=box)
+        at = frame
+        data, used_fmt, quality = encode_within(current, fmt, qualities, budget)
         if budget is None or len(data) <= budget:
             break
         if opts.policy == "fail":
@@ -338,11 +156,11 @@ def _prepare(loaded: Loaded, opts: _Options, bbox: Box | None) -> PreparedImage:
             )
         fmt, qualities = "JPEG", qualities[-1:]
         if opts.policy == "crop_around_mask" and bbox is not None and not frame.cropped:
-            frame = _apply_policy(frame, opts, bbox, source)
+            frame = apply_policy(frame, opts, bbox, source)
         else:
             factor = min(0.95, 0.95 * (budget / len(data)) ** 0.5)
             why = f"the byte cap of {budget} bytes"
-            frame = _shrink(frame, scale_size(frame.size, factor), why, limits, source)
+            frame = shrink(frame, scale_size(frame.size, factor), why, limits, source)
     else:
         reason = f"no encoding fits {budget} bytes after {_MAX_ATTEMPTS} tries"
         raise ImageTooLargeError(reason, violations=limits.check_bytes(len(data)), source=source)
@@ -382,7 +200,7 @@ def prepare_image(
     target: str,
     policy: Policy = "fail",
     mask: PreparedMask | None = None,
-    background: object = _WHITE,
+    background: object = WHITE,
     format: str = "auto",
     quality: int = 95,
     min_quality: int = 80,
@@ -411,7 +229,7 @@ def prepare_image(
         ImageTooSmallError, ImageTooLargeError: a limit the policy cannot or may not fix.
         MaskMismatchError: ``mask`` is not an upright whole-image mask of this size.
     """
-    opts = _options(target, policy, format, quality, min_quality, margin, background, animation)
+    opts = options(target, policy, format, quality, min_quality, margin, background, animation)
     if policy == "crop_around_mask" and mask is None:
         raise ValueError("policy 'crop_around_mask' needs mask=, or use prepare_pair")
     loaded = load_image(source, background=opts.background, animation=animation)
@@ -423,7 +241,8 @@ def prepare_image(
             f"the whole upright image's mask, {wxh(loaded.image.size)} px"
         )
         raise MaskMismatchError(reason, source=mask.source)
-    return _prepare(loaded, opts, None if mask is None else mask.bbox)
+    bbox = None if mask is None else mask.bbox
+    return _prepare(loaded, opts, bbox, initial_frame(loaded.info, opts, bbox))
 
 
 def prepare_pair(
@@ -432,7 +251,7 @@ def prepare_pair(
     *,
     target: str,
     policy: Policy = "fail",
-    background: object = _WHITE,
+    background: object = WHITE,
     format: str = "auto",
     quality: int = 95,
     min_quality: int = 80,
@@ -451,7 +270,7 @@ def prepare_pair(
     use its bounding box; then both are cropped and scaled alike. Arguments are those of
     :func:`prepare_image` and :func:`~prefect_image_edit.imaging.masks.prepare_mask`.
     """
-    opts = _options(target, policy, format, quality, min_quality, margin, background, animation)
+    opts = options(target, policy, format, quality, min_quality, margin, background, animation)
     if not opts.limits.takes_mask:
         raise ValueError(f"target {target!r} takes no mask; use prepare_image")
     _masks.check_options(threshold=threshold, erode=erode, dilate=dilate, choice=frame)
@@ -461,9 +280,14 @@ def prepare_pair(
     full, name = _masks.upright_mask(
         mask_source, base, threshold=threshold, invert=invert, choice=frame, steps=steps
     )
-    full = _masks.finish(
+    full, counted = _masks.finish(
         full, erode=erode, dilate=dilate, allow_full=allow_full, source=name, steps=steps
     )
-    image = _prepare(loaded, opts, full.getbbox())
-    sent = _masks.to_sent(full, image.frame, name)
-    return image, _masks.package(sent, full, image.frame, steps, name)
+    # Frame and encode the mask first, then let it go: the photo's resize needs the room.
+    planned = initial_frame(loaded.info, opts, counted.bbox)
+    mask = _masks.package(full, counted, planned, steps, name)
+    del full
+    image = _prepare(loaded, opts, counted.bbox, planned)
+    if image.frame != planned:  # the byte cap cropped or shrank it further
+        mask = _masks.package(mask.upright(), counted, image.frame, steps, name)
+    return image, mask

@@ -20,39 +20,24 @@ from prefect_image_edit.imaging import morphology
 from prefect_image_edit.imaging.encode import encode, normalize_format, normalize_quality
 from prefect_image_edit.imaging.errors import MaskMismatchError, UnsupportedImageError
 from prefect_image_edit.imaging.geometry import Frame, aspect_matches, wxh
+from prefect_image_edit.imaging.load import load_image
 from prefect_image_edit.imaging.masks import PreparedMask
-from prefect_image_edit.imaging.prepare import PreparedImage, load_image
-from prefect_image_edit.imaging.sources import Source, decode, open_image
+from prefect_image_edit.imaging.prepare import PreparedImage
+from prefect_image_edit.imaging.sources import Source
 
 __all__ = ["restore_result"]
 
 
-def _decode_mask(data: bytes, source: str) -> Image.Image:
-    with open_image(data, source) as im:
-        decode(im, source)
-        return morphology.binarize(im.convert("L"), 128)
-
-
 def _paste_mask(mask: PreparedMask, frame: Frame, dilate: int) -> Image.Image:
-    """The mask to paste through, as L 0/255 of the crop box's size."""
-    crop_size = frame.crop_size
-    if mask.full_data is not None or not (mask.frame.cropped or mask.frame.scaled):
-        # The upright, whole-image mask: exact, whatever was sent.
-        full = _decode_mask(mask.full_data or mask.data, mask.source)
-        if full.size != frame.original_size:
-            reason = (
-                f"the mask is {wxh(full.size)} px, the original "
-                f"{wxh(frame.original_size)} px; pass the mask "
-                "prepared with this image"
-            )
-            raise MaskMismatchError(reason, source=mask.source)
-        return morphology.dilate(full, dilate).crop(frame.crop_box)
-    if mask.frame != frame:
-        reason = "the mask was framed for another prepared image; pass the one prepared with it"
+    """The mask to paste through: upright, dilated, cut to the crop box (L, 0/255)."""
+    full = mask.upright()
+    if full.size != frame.original_size:
+        reason = (
+            f"the mask is for a {wxh(full.size)} px image, the original is "
+            f"{wxh(frame.original_size)} px; pass the mask prepared with this image"
+        )
         raise MaskMismatchError(reason, source=mask.source)
-    # A sent-frame mask without its original: scale it up (nearest) to the crop box.
-    region = _decode_mask(mask.data, mask.source).resize(crop_size, Image.Resampling.NEAREST)
-    return morphology.dilate(region, dilate)
+    return morphology.dilate(full, dilate).crop(frame.crop_box)
 
 
 def restore_result(

@@ -19,7 +19,16 @@ import os
 from dataclasses import dataclass
 from typing import BinaryIO, Literal, TypeAlias
 
-from PIL import Image, UnidentifiedImageError
+from PIL import (  # noqa: F401  importing a plugin registers its format; no others load
+    BmpImagePlugin,
+    GifImagePlugin,
+    Image,
+    JpegImagePlugin,
+    PngImagePlugin,
+    TiffImagePlugin,
+    UnidentifiedImageError,
+    WebPImagePlugin,
+)
 
 from prefect_image_edit.errors import describe_source
 from prefect_image_edit.imaging.errors import (
@@ -129,7 +138,6 @@ def open_image(data: bytes, source: str) -> Image.Image:
     """
     if not data:
         raise UnreadableImageError("the file is empty (0 bytes)", source=source)
-    Image.init()  # register every plugin: ``formats=`` names some Pillow loads lazily
     try:
         return Image.open(io.BytesIO(data), formats=INPUT_FORMATS)
     except Image.DecompressionBombError as exc:

@@ -211,7 +211,7 @@ def test_mask_follows_a_downscaled_image_and_keeps_thin_strokes(kit):
     line = [(4001, 0, 4002, 200)]  # 1 px wide: nearest-neighbour would drop it
     mask = prepare_mask(line, image=image)
     assert mask.size == image.size and mask.coverage > 0
-    assert mask.full_data is not None
+    assert mask.original_data is not None
 
 
 def test_mask_outside_a_crop_made_for_another_mask_is_refused(kit):
@@ -231,7 +231,7 @@ def test_prepared_mask_can_be_framed_again(kit):
     full = prepare_mask([(10, 10, 20, 20)], image=probe_image(data))
     image = prepare_image(data, target="volcengine", policy="crop_around_mask", mask=full)
     sent = prepare_mask(full, image=image)
-    assert sent.size == image.size and sent.full_data is not None
+    assert sent.size == image.size and sent.original_data is not None
     assert image.crop_box[0] <= 10 and image.crop_box[2] >= 20
 
 

@@ -118,7 +118,7 @@ def test_crop_around_mask_sends_the_bounding_box_with_margin(kit):
         )
     assert image.crop_box == (280, 80, 360, 170) and image.outcome == "cropped"
     assert image.size == mask.size == (80, 90)
-    assert mask.bbox == (20, 20, 60, 70) and mask.full_data is not None
+    assert mask.bbox == (20, 20, 60, 70) and mask.original_data is not None
 
 
 def test_crop_larger_than_the_limit_is_also_downscaled(kit):

@@ -124,7 +124,7 @@ def test_sent_frame_mask_without_its_original_is_scaled_back(kit):
     data = kit.encode(original, "PNG")
     with patch.dict(LIMITS, {"tiny": Limits("tiny", frozenset({"PNG"}), 16, 100)}):
         image, mask = prepare_pair(data, [(100, 50, 200, 150)], target="tiny", policy="downscale")
-    sent_only = dataclasses.replace(mask, full_data=None)
+    sent_only = dataclasses.replace(mask, original_data=None)
     out = _decode(restore_result(_answer(image.size), image, mask=sent_only))
     # Mapped back from 100x50 to 400x200: the region grows by at most one sent pixel (4 px).
     assert _outside_is_original(out, original, _boxes_mask((400, 200), [(96, 46, 204, 154)]))
