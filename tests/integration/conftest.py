@@ -19,7 +19,7 @@ import io
 import json
 import ssl
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import httpx
@@ -102,8 +102,8 @@ class Tap(httpx.AsyncBaseTransport):
 class Clients:
     """Builds each vendor's client pointed at its emulator, with the emulator's credentials.
 
-    Keywords go to the client; ``transport`` defaults to a fresh :class:`Tap`, and
-    ``default_transport=True`` leaves httpx's own transport in place.
+    Keywords go to the client; ``url`` replaces the emulator's address, ``transport``
+    defaults to a fresh :class:`Tap`, and ``default_transport=True`` leaves httpx's own.
     """
 
     def __init__(self, emu: EmulatorSuite) -> None:
@@ -116,30 +116,44 @@ class Clients:
             kw.setdefault("transport", Tap())
         return kw
 
-    def ailabtools(self, *, api_key: str | None = None, **kw: Any) -> AILabToolsClient:
+    def ailabtools(
+        self, *, api_key: str | None = None, url: str | None = None, **kw: Any
+    ) -> AILabToolsClient:
         ep = self.emu.ailabtools
-        return AILabToolsClient(api_key or ep.api_key, base_url=ep.base_url, **self._defaults(kw))
+        return AILabToolsClient(
+            api_key or ep.api_key, base_url=url or ep.base_url, **self._defaults(kw)
+        )
 
     def tencent(
-        self, *, secret_id: str | None = None, secret_key: str | None = None, **kw: Any
+        self,
+        *,
+        secret_id: str | None = None,
+        secret_key: str | None = None,
+        url: str | None = None,
+        **kw: Any,
     ) -> TencentAiartClient:
         ep = self.emu.tencent
         kw.setdefault("region", ep.region)
         return TencentAiartClient(
             secret_id or ep.secret_id,
             secret_key or ep.secret_key,
-            endpoint=ep.base_url,
+            endpoint=url or ep.base_url,
             **self._defaults(kw),
         )
 
     def volcengine(
-        self, *, access_key_id: str | None = None, secret_access_key: str | None = None, **kw: Any
+        self,
+        *,
+        access_key_id: str | None = None,
+        secret_access_key: str | None = None,
+        url: str | None = None,
+        **kw: Any,
     ) -> VolcengineVisualClient:
         ep = self.emu.volcengine
         return VolcengineVisualClient(
             access_key_id or ep.access_key_id,
             secret_access_key or ep.secret_access_key,
-            endpoint=ep.base_url,
+            endpoint=url or ep.base_url,
             **self._defaults(kw),
         )
 
@@ -163,6 +177,31 @@ async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out waiting for the emulator"
         await asyncio.sleep(0.01)
+
+
+def account(emu: EmulatorSuite, vendor: str) -> str:
+    """The emulator account the default client of ``vendor`` is billed to."""
+    if vendor == "ailabtools":
+        return emu.ailabtools.api_key
+    if vendor == "tencent":
+        return emu.tencent.secret_id
+    return emu.volcengine.access_key_id
+
+
+async def overlapping(
+    emu: EmulatorSuite, vendor: str, call: Callable[[], Awaitable[Any]]
+) -> list[Any]:
+    """Two paid calls at once: the second starts once the first holds a concurrency slot.
+
+    Returns both outcomes (results or exceptions), first call first.
+    """
+    first = asyncio.ensure_future(call())
+    try:
+        await until(lambda: emu.state.slots.running(vendor, account(emu, vendor)) >= 1)
+    except AssertionError:
+        first.cancel()
+        raise
+    return await asyncio.gather(first, call(), return_exceptions=True)
 
 
 async def erase(vendor: str, client: Any, image: Any = None, mask: Any = None, **kw: Any):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
@@ -26,9 +25,9 @@ from .conftest import (
     mask_png,
     mean_diff,
     open_image,
+    overlapping,
     region_mask,
     scene,
-    until,
 )
 
 pytestmark = pytest.mark.anyio
@@ -156,12 +155,9 @@ async def test_concurrency_limit_of_one(emu, clients):
     emu.settings.tencent.latency = 0.4
     tap = Tap()
     async with clients.tencent(transport=tap) as client:
-        first = asyncio.create_task(client.image_inpainting_removal(image=scene(), mask=mask_png()))
-        # Until the first call holds the account's one slot.
-        await until(lambda: emu.state.slots.running(VENDOR, emu.tencent.secret_id) == 1)
-        second = client.image_inpainting_removal(image=scene(), mask=mask_png())
-        outcomes = await asyncio.gather(first, second, return_exceptions=True)
-    done, refused = outcomes
+        done, refused = await overlapping(
+            emu, VENDOR, lambda: client.image_inpainting_removal(image=scene(), mask=mask_png())
+        )
     assert isinstance(done, EraseResult), done
     assert isinstance(refused, RateLimitedError), refused
     assert refused.code == "RequestLimitExceeded.JobNumExceed"
