@@ -68,11 +68,14 @@ def anyio_backend() -> str:
 class Tap(httpx.AsyncBaseTransport):
     """A real HTTP transport that remembers every response it hands to the client."""
 
-    def __init__(self) -> None:
+    def __init__(self, mutate: Callable[[httpx.Request], httpx.Request] | None = None) -> None:
         self._inner = httpx.AsyncHTTPTransport(verify=SSL_CONTEXT, limits=DEFAULT_LIMITS)
+        self._mutate = mutate  # changes a request after the client signed it (a MITM)
         self.responses: list[httpx.Response] = []
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self._mutate is not None:
+            request = self._mutate(request)
         response = await self._inner.handle_async_request(request)
         # httpx reads the body into this very object, so .content is there after the call.
         self.responses.append(response)
@@ -97,6 +100,25 @@ class Tap(httpx.AsyncBaseTransport):
             meta = data.get("ResponseMetadata")
             return meta["RequestId"] if meta else data["request_id"]
         return data["request_id"]
+
+
+def flip_signature(request: httpx.Request) -> httpx.Request:
+    """Change the last hex digit of the Authorization signature."""
+    auth = request.headers["Authorization"]
+    request.headers["Authorization"] = auth[:-1] + ("1" if auth.endswith("0") else "0")
+    return request
+
+
+def change_body(old: bytes, new: bytes) -> Callable[[httpx.Request], httpx.Request]:
+    """Replace ``old`` with ``new`` in the signed body, keeping every signed header."""
+
+    def mutate(request: httpx.Request) -> httpx.Request:
+        body = request.content.replace(old, new)
+        assert body != request.content, "nothing to change"
+        headers = [(k, v) for k, v in request.headers.items() if k.lower() != "content-length"]
+        return httpx.Request(request.method, request.url, headers=headers, content=body)
+
+    return mutate
 
 
 class Clients:

@@ -21,6 +21,8 @@ from .conftest import (
     SIZE,
     Tap,
     assert_erased,
+    change_body,
+    flip_signature,
     http_client,
     mask_png,
     mean_diff,
@@ -180,4 +182,19 @@ async def test_billing_codes_are_permanent_quota_errors(emu, clients, code):
             await client.image_inpainting_removal(image=scene(), mask=mask_png())
     assert (caught.value.code, caught.value.kind) == (code, ErrorKind.NO_CREDITS)
     assert caught.value.retry is RetryVerdict.PERMANENT
+    assert emu.counters.billable(VENDOR) == 0
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [flip_signature, change_body(b'"LogoAdd": 0', b'"LogoAdd": 1')],
+    ids=["signature", "body"],
+)
+async def test_a_request_changed_after_signing_fails_the_signature(emu, clients, mutate):
+    tap = Tap(mutate)
+    async with clients.tencent(transport=tap) as client:
+        with pytest.raises(AuthError) as caught:
+            await client.image_inpainting_removal(image=scene(), mask=mask_png())
+    assert caught.value.code == "AuthFailure.SignatureFailure"
+    assert caught.value.request_id == tap.request_id(VENDOR)
     assert emu.counters.billable(VENDOR) == 0

@@ -21,6 +21,8 @@ from .conftest import (
     SIZE,
     Tap,
     assert_erased,
+    change_body,
+    flip_signature,
     http_client,
     mask_png,
     mean_diff,
@@ -157,3 +159,16 @@ async def test_ghost_face_asks_for_a_new_seed_and_is_not_billed(emu, clients):
         again = await client.i2i_inpainting(image=scene(), mask=mask_png(), seed=1)
     assert again.seed == 1 and again.parameters["seed"] == 1
     assert emu.counters.billable(VENDOR) == 1
+
+
+@pytest.mark.parametrize(
+    "mutate", [flip_signature, change_body(b'"seed": 0', b'"seed": 1')], ids=["signature", "body"]
+)
+async def test_a_request_changed_after_signing_fails_the_signature(emu, clients, mutate):
+    tap = Tap(mutate)
+    async with clients.volcengine(transport=tap) as client:
+        with pytest.raises(AuthError) as caught:
+            await client.i2i_inpainting(image=scene(), mask=mask_png())
+    assert (caught.value.code, caught.value.http_status) == ("SignatureDoesNotMatch", 401)
+    assert caught.value.request_id == tap.request_id(VENDOR)
+    assert emu.counters.billable(VENDOR) == 0
