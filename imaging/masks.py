@@ -15,8 +15,9 @@ Normalising binarises at ``threshold`` (anti-aliased or JPEG masks become clean 
 applies ``invert``, resizes to the image with nearest-neighbour only, applies the image's
 orientation, erodes then dilates (px of the upright image), and refuses, before any paid
 call, a mask that is empty, full (unless ``allow_full``) or of another aspect ratio. The
-result is cropped and scaled like the image it goes with and written as an 8-bit L PNG with
-no ICC profile and no EXIF.
+result is cropped and scaled like the image it goes with (a sent pixel erases if any pixel it
+covers does, so thin strokes survive a downscale) and written as an 8-bit L PNG with no ICC
+profile and no EXIF.
 
 *Which frame is a mask image in?* A mask with its own EXIF orientation is turned upright by
 it. Otherwise ``frame="auto"`` compares aspect ratios: a mask shaped like the file's stored
@@ -241,7 +242,7 @@ def upright_mask(
         stored = choice == "stored" and frame.orientation != 1
         canvas = draw_shapes(spec, frame.stored_size if stored else frame.original_size)
         steps.append(f"drew {kind} in the {'stored' if stored else 'upright'} frame")
-        mask = morphology.binarize(canvas, 128, invert=invert)
+        mask = ImageChops.invert(canvas) if invert else canvas
         return (apply_orientation(mask, frame.orientation) if stored else mask), kind
 
     alpha = isinstance(spec, AlphaMask)

@@ -202,3 +202,26 @@ def test_load_image_returns_a_new_upright_srgb_image(kit):
     loaded = load_image(data)
     assert loaded.image.size == (120, 80) and loaded.image.mode == "RGB"
     assert loaded.info.orientation == 6 and loaded.notes == ("applied EXIF orientation 6",)
+
+
+@pytest.fixture(scope="module")
+def grainy_bmp() -> bytes:
+    """A 2048 px image big enough for the quality prediction (BMP: fast to write and read)."""
+    grain = Image.effect_noise((2048, 2048), 40).convert("RGB")
+    image = Image.blend(Image.linear_gradient("L").resize((2048, 2048)).convert("RGB"), grain, 0.3)
+    buffer = io.BytesIO()
+    image.save(buffer, "BMP")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("budget", [650_000, 1_000_000, 1_500_000, 2_000_000])
+def test_predicted_quality_is_the_best_that_fits(grainy_bmp, budget):
+    from prefect_image_edit.imaging.encode import encode
+
+    with _tiny(max_bytes=budget):
+        prepared = prepare_image(grainy_bmp, target="tiny", format="JPEG", min_quality=60)
+    assert len(prepared.data) <= budget and prepared.outcome == "as_is"
+    assert prepared.quality < 95
+    # The next better quality on the ladder would not have fitted.
+    better = encode(load_image(grainy_bmp).image, "JPEG", prepared.quality + 5)
+    assert len(better) > budget
