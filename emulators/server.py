@@ -40,7 +40,7 @@ class ServerThread:
             lifespan="off",
             http="h11",
             ws="none",
-            timeout_keep_alive=5,
+            timeout_keep_alive=15,  # above the clients' 4 s pool expiry
             timeout_graceful_shutdown=2,
         )
         self._server = uvicorn.Server(config)

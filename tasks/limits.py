@@ -38,6 +38,7 @@ VENDOR_LIMITS: dict[str, tuple[str, int]] = {
     "ailabtools": ("image-edit:ailabtools", 4),
 }
 
+LEASE_SECONDS = 60
 _known_limits: dict[tuple[str, str], int] = {}
 _gates: dict[tuple[str, str], threading.Semaphore] = {}
 _ensure_lock = threading.Lock()
@@ -124,5 +125,10 @@ async def vendor_slot(
             slot_decay_per_second=requests_per_second,
         )
         await rate_limit(rate_name, strict=True)
-    async with _local_gate(name, size), concurrency(name, occupy=1, strict=True):
+    # The shortest lease Prefect allows: a killed holder's slot returns within a minute on a
+    # server that runs the repossessor (`prefect server start`; ephemeral APIs do not).
+    async with (
+        _local_gate(name, size),
+        concurrency(name, occupy=1, strict=True, lease_duration=LEASE_SECONDS),
+    ):
         yield

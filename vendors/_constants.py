@@ -11,7 +11,12 @@ USER_AGENT = f"prefect-image-edit/{__version__}"
 # Image edits take seconds to tens of seconds; the connect phase should fail fast so that a
 # refused connection (nothing sent, nothing billed) is retried quickly.
 DEFAULT_TIMEOUT = httpx.Timeout(timeout=120.0, connect=10.0)
-DEFAULT_LIMITS = httpx.Limits(max_connections=20, max_keepalive_connections=10)
+# Idle pooled connections are dropped after 4 s, before servers with short keep-alive windows
+# (uvicorn's default is 5 s) close them: reusing a connection the server is closing fails a
+# POST ambiguously, which for a paid call means a possible double charge.
+DEFAULT_LIMITS = httpx.Limits(
+    max_connections=20, max_keepalive_connections=10, keepalive_expiry=4.0
+)
 
 AILABTOOLS = "ailabtools"
 TENCENT = "tencent"
