@@ -161,7 +161,6 @@ def to_srgb8(im: Image.Image, *, source: str, background: RGB) -> Srgb:
         source: The input's name for errors.
         background: The colour transparent pixels are flattened onto, ``(r, g, b)``.
 
-
     Raises:
         UnsupportedImageError: a mode Pillow cannot turn into RGB, or a damaged profile.
     """

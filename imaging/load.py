@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from PIL import Image
 
 from prefect_image_edit.imaging.colour import RGB, parse_color, to_srgb8
+from prefect_image_edit.imaging.errors import UnsupportedImageError
 from prefect_image_edit.imaging.geometry import apply_orientation
 from prefect_image_edit.imaging.sources import (
     Animation,
@@ -22,6 +23,7 @@ from prefect_image_edit.imaging.sources import (
     decode,
     info_of,
     open_image,
+    pillow_errors,
     read_source,
 )
 
@@ -67,11 +69,12 @@ def load_image(
     try:
         info = info_of(im, data, label)
         notes = decode(im, label, animation=animation)
-        upright = apply_orientation(im, info.orientation)
-        if upright is not im:
-            notes.append(f"applied EXIF orientation {info.orientation}")
-            im.close()  # free the stored-frame pixels before converting colours
-        converted = to_srgb8(upright, source=label, background=bg)
+        with pillow_errors(label, UnsupportedImageError):
+            upright = apply_orientation(im, info.orientation)
+            if upright is not im:
+                notes.append(f"applied EXIF orientation {info.orientation}")
+                im.close()  # free the stored-frame pixels before converting colours
+            converted = to_srgb8(upright, source=label, background=bg)
     except BaseException:
         im.close()
         raise

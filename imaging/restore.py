@@ -7,7 +7,7 @@ original's: vendors re-encode, shift colours slightly and soften what they do no
 a downscaled round trip blurs everything. Without a mask (try-on) the whole sent region is
 replaced. The original's alpha channel is put back, for formats that carry one.
 
-"The original" is the source as :func:`~prefect_image_edit.imaging.prepare.load_image`
+"The original" is the source as :func:`~prefect_image_edit.imaging.load.load_image`
 sees it: upright, 8-bit sRGB, transparency flattened onto the background used for preparing.
 """
 

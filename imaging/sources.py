@@ -16,6 +16,8 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import BinaryIO, Literal, TypeAlias
 
@@ -30,7 +32,7 @@ from PIL import (  # noqa: F401  importing a plugin registers its format; no oth
     WebPImagePlugin,
 )
 
-from prefect_image_edit.errors import describe_source
+from prefect_image_edit.errors import InputError, describe_source
 from prefect_image_edit.imaging.errors import (
     DecompressionBombError,
     UnreadableImageError,
@@ -45,6 +47,7 @@ __all__ = [
     "Source",
     "decode",
     "open_image",
+    "pillow_errors",
     "probe_image",
     "read_source",
 ]
@@ -181,7 +184,8 @@ def decode(im: Image.Image, source: str, *, animation: Animation = "refuse") -> 
         DecompressionBombError: too many pixels (some formats only know while decoding).
     """
     notes: list[str] = []
-    frames = getattr(im, "n_frames", 1)
+    with pillow_errors(source):
+        frames = getattr(im, "n_frames", 1)  # GIF and WebP walk their frames to count them
     if frames > 1:
         if im.format == "MPO":
             notes.append(f"MPO with {frames} pictures: used the first (the photo)")
@@ -193,17 +197,34 @@ def decode(im: Image.Image, source: str, *, animation: Animation = "refuse") -> 
                 "or send a still image"
             )
             raise UnsupportedImageError(reason, source=source)
-    try:
+    with pillow_errors(source):
         im.seek(0)
         im.load()
+    return notes
+
+
+@contextmanager
+def pillow_errors(source: str, error: type[InputError] = UnreadableImageError) -> Iterator[None]:
+    """Re-raise whatever Pillow raises inside the block as a typed error naming ``source``.
+
+    Decompression bombs become :class:`DecompressionBombError`; anything else (``OSError``
+    "image file is truncated", ``SyntaxError``, ``ValueError``, ``struct.error``, ... as
+    Pillow's plugins see fit) becomes ``error``. Our own errors pass through.
+    """
+    try:
+        yield
+    except InputError:
+        raise
     except Image.DecompressionBombError as exc:
         raise _bomb(exc, source) from exc
-    except Exception as exc:  # OSError "truncated", SyntaxError, ValueError, struct.error, ...
+    except Exception as exc:
         text = str(exc)
         kind = "truncated" if "truncat" in text.lower() else "damaged"
-        reason = f"the image data is {kind} ({type(exc).__name__}: {text})"
-        raise UnreadableImageError(reason, source=source) from exc
-    return notes
+        if error is UnreadableImageError:
+            reason = f"the image data is {kind} ({type(exc).__name__}: {text})"
+        else:
+            reason = f"Pillow cannot convert it ({type(exc).__name__}: {text})"
+        raise error(reason, source=source) from exc
 
 
 def read_orientation(im: Image.Image) -> int:

@@ -207,6 +207,7 @@ CASES: dict[str, Case] = {
     "zero-bytes": Case(lambda kit: b"", error=UnreadableImageError),
     "truncated-jpeg": Case(_truncated("JPEG"), error=UnreadableImageError, pillow_cause=True),
     "truncated-png": Case(_truncated("PNG"), error=UnreadableImageError, pillow_cause=True),
+    "truncated-webp": Case(_truncated("WEBP"), error=UnreadableImageError, pillow_cause=True),
     "not-an-image": Case(
         lambda kit: b"%PDF-1.7\nhello", error=UnreadableImageError, pillow_cause=True
     ),
