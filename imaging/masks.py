@@ -41,6 +41,7 @@ from prefect_image_edit.imaging.encode import encode_mask, sha256
 from prefect_image_edit.imaging.errors import (
     EmptyMaskError,
     FullMaskError,
+    ImageTooLargeError,
     MaskMismatchError,
 )
 from prefect_image_edit.imaging.geometry import (
@@ -51,6 +52,7 @@ from prefect_image_edit.imaging.geometry import (
     aspect_matches,
     wxh,
 )
+from prefect_image_edit.imaging.limits import get_limits
 from prefect_image_edit.imaging.shapes import BoxMask, PolygonMask, as_shapes, draw_shapes
 from prefect_image_edit.imaging.sources import (
     Source,
@@ -350,6 +352,15 @@ def package(
     )
 
 
+def check_sendable(mask: PreparedMask, target: str) -> PreparedMask:
+    """``mask`` if its PNG meets ``target``'s byte and Base64 caps (masks share the image's)."""
+    violations = get_limits(target).check_bytes(len(mask.data))
+    if violations:
+        reason = f"the mask PNG is {len(mask.data)} bytes, over {target}'s cap"
+        raise ImageTooLargeError(reason, violations=violations, source=mask.source)
+    return mask
+
+
 def prepare_mask(
     source: MaskSource,
     *,
@@ -389,4 +400,6 @@ def prepare_mask(
     full, counted = finish(
         full, erode=erode, dilate=dilate, allow_full=allow_full, source=name, steps=steps
     )
-    return package(full, counted, target, steps, name)
+    prepared = package(full, counted, target, steps, name)
+    sent_for = getattr(image, "target", None)  # a PreparedImage knows its target
+    return prepared if sent_for is None else check_sendable(prepared, sent_for)

@@ -290,4 +290,4 @@ def prepare_pair(
     image = _prepare(loaded, opts, counted.bbox, planned)
     if image.frame != planned:  # the byte cap cropped or shrank it further
         mask = _masks.package(mask.upright(), counted, image.frame, steps, name)
-    return image, mask
+    return image, _masks.check_sendable(mask, opts.limits.target)

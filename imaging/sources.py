@@ -141,21 +141,17 @@ def open_image(data: bytes, source: str) -> Image.Image:
     """
     if not data:
         raise UnreadableImageError("the file is empty (0 bytes)", source=source)
-    try:
-        return Image.open(io.BytesIO(data), formats=INPUT_FORMATS)
-    except Image.DecompressionBombError as exc:
-        raise _bomb(exc, source) from exc
-    except UnidentifiedImageError as exc:
-        other = _identify_any(data)
-        accepted = ", ".join(INPUT_FORMATS)
-        if other:
-            reason = f"{other} images are not accepted; accepted formats: {accepted}"
-            raise UnsupportedImageError(reason, source=source) from exc
-        reason = f"not an image, or too damaged to identify; accepted formats: {accepted}"
-        raise UnreadableImageError(reason, source=source) from exc
-    except Exception as exc:  # Pillow's plugins raise many types on hostile headers
-        reason = f"the image header is damaged ({type(exc).__name__}: {exc})"
-        raise UnreadableImageError(reason, source=source) from exc
+    with pillow_errors(source):
+        try:
+            return Image.open(io.BytesIO(data), formats=INPUT_FORMATS)
+        except UnidentifiedImageError as exc:
+            other = _identify_any(data)
+            accepted = ", ".join(INPUT_FORMATS)
+            if other:
+                reason = f"{other} images are not accepted; accepted formats: {accepted}"
+                raise UnsupportedImageError(reason, source=source) from exc
+            reason = f"not an image, or too damaged to identify; accepted formats: {accepted}"
+            raise UnreadableImageError(reason, source=source) from exc
 
 
 def _identify_any(data: bytes) -> str | None:

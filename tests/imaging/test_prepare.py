@@ -225,3 +225,11 @@ def test_predicted_quality_is_the_best_that_fits(grainy_bmp, budget):
     # The next better quality on the ladder would not have fitted.
     better = encode(load_image(grainy_bmp).image, "JPEG", prepared.quality + 5)
     assert len(better) > budget
+
+
+def test_mask_over_the_byte_cap_is_refused(kit):
+    noise = Image.effect_noise((200, 200), 100).convert("L")  # binarises to a PNG of ~5 KB
+    image = kit.encode(Image.new("RGB", (200, 200), (9, 9, 9)), "PNG")
+    with _tiny(max_bytes=3000), pytest.raises(ImageTooLargeError) as caught:
+        prepare_pair(image, kit.encode(noise, "PNG"), target="tiny")
+    assert caught.value.limits == ("max_bytes",) and caught.value.source == "mask"
