@@ -76,7 +76,10 @@ class PreparedImage:
         source_sha256: Hex SHA-256 of the source file.
         background: The colour transparency was flattened onto.
         animation: The frame choice used, so results map back onto the same frame.
-        original: The source file's bytes, decoded again by ``restore_result``.
+        original: The source file's bytes, decoded again by ``restore_result``. To pass a
+            prepared image between processes cheaply, drop the bytes with
+            ``dataclasses.replace(prepared, data=b"", original=b"")`` and give the source
+            to ``restore_result(..., original=...)``; its SHA-256 is checked.
     """
 
     data: bytes = field(repr=False)

@@ -262,15 +262,18 @@ def _assert_sendable(prepared: PreparedImage) -> None:
 
 
 @pytest.mark.parametrize("name", list(CASES))
-def test_corpus_case(name, kit):
+def test_corpus_case(name, kit, tmp_path):
     case = CASES[name]
     data = case.build(kit)
     if case.error is not None:
+        path = tmp_path / f"{name}.img"
+        path.write_bytes(data)
         with pytest.raises(case.error) as caught:
-            prepare_image(data, target=case.target, **case.options)
+            prepare_image(path, target=case.target, **case.options)
         error = caught.value
         assert isinstance(error, InputError) and isinstance(error, ValueError)
-        assert error.source == "<bytes>" and error.reason
+        assert error.source == str(path) and error.reason
+        assert str(error) == f"{path}: {error.reason}"
         if case.pillow_cause:
             assert error.__cause__ is not None
             assert type(error.__cause__).__module__.startswith(
