@@ -1,7 +1,7 @@
 """JobPoller on virtual time with a scripted fake vendor: no sockets, no real sleeping.
 
-With ``rand`` fixed at 0.5 the jitter factor is exactly 1 and the first poll comes half an
-interval after the start, so every poll time below is exact.
+Unless a test says otherwise, ``jitter`` is 0 and ``rand`` is fixed at 0.5: the first poll comes
+half an interval after the start and every later poll time is exact.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ def target(task_id: str = "t1", deadline: float = HOUR) -> PollTarget:
 
 def make_poller(vt: VirtualTime, vendor: FakeVendor, **kw: Any) -> JobPoller:
     kw.setdefault("rand", lambda: 0.5)
+    kw.setdefault("jitter", 0.0)
     return JobPoller(vendor.query, clock=vt.time, sleep=vt.sleep, **kw)
 
 
@@ -122,21 +123,25 @@ async def test_poll_times(vt, script, kw, times):
 
 
 DELAYS = [
-    # (errors in a row, rand, expected delay) for interval 5, max 60, jitter 0.1
-    (0, 0.5, 5.0),
-    (0, 0.0, 4.5),
-    (0, 0.999999, 5.5),
-    (1, 0.5, 10.0),
-    (3, 0.5, 40.0),
-    (4, 0.5, 60.0),
-    (4, 0.0, 54.0),
-    (30, 0.999999, 66.0),
+    # (errors in a row, rand, jitter, expected delay) for interval 5, max 60. With jitter 0.1 the
+    # draw is from [base * 0.9 + 0.05, base * 1.1]: 0.05 s is the slack of shared wake-ups.
+    (0, 0.5, 0.0, 5.0),
+    (2, 0.3, 0.0, 20.0),
+    (5, 0.9, 0.0, 60.0),
+    (0, 0.0, 0.1, 4.55),
+    (0, 0.5, 0.1, 5.025),
+    (0, 0.999999, 0.1, 5.5),
+    (1, 0.5, 0.1, 10.025),
+    (3, 0.5, 0.1, 40.025),
+    (4, 0.0, 0.1, 54.05),
+    (4, 0.5, 0.1, 60.025),
+    (30, 0.999999, 0.1, 66.0),
 ]
 
 
-@pytest.mark.parametrize(("errors", "rand", "expected"), DELAYS)
-def test_delay_is_capped_back_off_with_jitter(errors, rand, expected):
-    poller = JobPoller(lambda _: None, rand=lambda: rand)  # type: ignore[arg-type, return-value]
+@pytest.mark.parametrize(("errors", "rand", "jitter", "expected"), DELAYS)
+def test_delay_is_capped_back_off_with_jitter(errors, rand, jitter, expected):
+    poller = JobPoller(lambda _: None, rand=lambda: rand, jitter=jitter)  # type: ignore[arg-type]
     assert poller.delay(errors) == pytest.approx(expected, abs=1e-4)
 
 
@@ -144,7 +149,7 @@ async def test_interval_respected_within_jitter_for_many_jobs(vt):
     rng = random.Random(7)
     scripts = {f"t{i}": "Q" * 20 + "S" for i in range(50)}
     vendor = FakeVendor(vt, scripts)
-    poller = make_poller(vt, vendor, rand=rng.random)
+    poller = make_poller(vt, vendor, rand=rng.random, jitter=0.1)
     outcomes = await vt.run(poller.run([target(task_id) for task_id in scripts]))
     assert all(outcome.succeeded and outcome.polls == 21 for outcome in outcomes.values())
     firsts = [vendor.times(task_id)[0] for task_id in scripts]
@@ -153,6 +158,20 @@ async def test_interval_respected_within_jitter_for_many_jobs(vt):
     every_gap = [gap for task_id in scripts for gap in gaps(vendor.times(task_id))]
     assert all(4.5 <= gap <= 5.5 for gap in every_gap)
     assert len(set(every_gap)) > 100  # jittered, not lockstep
+
+
+async def test_polls_due_close_together_share_a_wake_up(vt):
+    rng = random.Random(11)
+    scripts = {f"t{i}": "QQQQQS" for i in range(1000)}
+    vendor = FakeVendor(vt, scripts)
+    poller = make_poller(vt, vendor, rand=rng.random, jitter=0.1)
+    outcomes = await vt.run(poller.run([target(task_id) for task_id in scripts]))
+    assert all(outcome.succeeded for outcome in outcomes.values())
+    polls = len(vendor.calls)
+    assert polls == 6000
+    assert len(vt.sleeps) < polls / 3  # ~200 polls a second, far fewer wake-ups
+    every_gap = [gap for task_id in scripts for gap in gaps(vendor.times(task_id))]
+    assert min(every_gap) >= 4.5 and max(every_gap) <= 5.5  # early by the slack, inside jitter
 
 
 # --- deadlines -----------------------------------------------------------------------------------
@@ -174,6 +193,24 @@ async def test_deadline_ends_a_queued_job_with_poll_timeout(vt):
     assert "do not resubmit" in str(error)
 
 
+async def test_a_deadline_is_never_brought_forward_to_share_a_wake_up(vt):
+    # interval 5, jitter 0.1, rand 0.5: slack 0.05 s, first polls at 2.5, then +5.025.
+    vendor = FakeVendor(vt, {"a": "QS", "b": "T"})
+    poller = make_poller(vt, vendor, jitter=0.1)
+    outcomes = await vt.run(poller.run([target("a"), target("b", deadline=7.54)]))
+    assert vendor.times("a") == pytest.approx([2.5, 7.525])
+    assert vendor.times("b") == [2.5]  # backing off to 12.5, cut at the deadline 7.54
+    assert isinstance(outcomes["b"].error, PollTimeout)
+    assert outcomes["b"].finished_at == at(7.54)  # not 7.525, with a's wake-up
+
+
+async def test_a_short_deadline_still_gets_polled(vt):
+    outcome, vendor = await poll_one(vt, "Q", deadline=1.0)
+    assert vendor.times("t1") == [0.5]  # the first poll is spread over the 1 s left
+    assert isinstance(outcome.error, PollTimeout)
+    assert outcome.finished_at == at(1.0)
+
+
 async def test_deadline_already_passed_sends_nothing(vt):
     outcome, vendor = await poll_one(vt, "S", deadline=-1.0)
     assert vendor.calls == []
@@ -192,7 +229,8 @@ async def test_deadline_during_back_off_keeps_the_last_error(vt):
 
 
 ACROSS_DEADLINE = [
-    # (script, result state or None for PollTimeout): the query starts at 2.5, answers at 5.5
+    # (script, result state or None for PollTimeout): the first poll is spread over the 4 s left
+    # before the deadline, so it starts at 2.0 and answers at 5.0
     ("S", TaskState.SUCCEEDED),
     ("F", TaskState.FAILED),
     ("P", None),
@@ -201,8 +239,9 @@ ACROSS_DEADLINE = [
 
 @pytest.mark.parametrize(("script", "state"), ACROSS_DEADLINE)
 async def test_answer_arriving_after_the_deadline(vt, script, state):
-    outcome, _ = await poll_one(vt, script, deadline=4.0, latency=3.0)
-    assert outcome.finished_at == at(5.5)
+    outcome, vendor = await poll_one(vt, script, deadline=4.0, latency=3.0)
+    assert vendor.times("t1") == [2.0]
+    assert outcome.finished_at == at(5.0)
     if state is None:
         assert isinstance(outcome.error, PollTimeout)
     else:
