@@ -7,15 +7,48 @@ them in a worker thread.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
-__all__ = ["ArchiveStore", "ArchivedObject", "LocalStore", "S3Store"]
+from prefect_image_edit.errors import ImageEditError
+
+__all__ = ["ArchiveStore", "ArchiveStoreError", "ArchivedObject", "LocalStore", "S3Store"]
+
+
+class ArchiveStoreError(ImageEditError):
+    """The store refused or failed an operation; ``transient`` says whether to try again."""
+
+    def __init__(self, message: str, *, transient: bool) -> None:
+        self.transient = transient
+        super().__init__(message)
+
+
+@contextlib.contextmanager
+def _store_errors(uri: str, operation: str) -> Iterator[None]:
+    """Turn boto3's errors into one typed error naming the object and the HTTP status."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        yield
+    except ClientError as exc:
+        meta = exc.response.get("ResponseMetadata", {})
+        status = meta.get("HTTPStatusCode") or 0
+        code = exc.response.get("Error", {}).get("Code") or "error"
+        raise ArchiveStoreError(
+            f"{operation} {uri} failed: {code} (HTTP {status})",
+            transient=status >= 500 or status == 429,
+        ) from exc
+    except BotoCoreError as exc:
+        raise ArchiveStoreError(
+            f"{operation} {uri} failed: {type(exc).__name__}", transient=True
+        ) from exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,13 +100,15 @@ class S3Store:
     def head(self, key: str) -> ArchivedObject | None:
         from botocore.exceptions import ClientError
 
-        try:
-            answer = self.client.head_object(Bucket=self.bucket, Key=key)
-        except ClientError as exc:
-            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            if status == 404 or exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey"}:
-                return None
-            raise
+        with _store_errors(self.uri_for(key), "HEAD"):
+            try:
+                answer = self.client.head_object(Bucket=self.bucket, Key=key)
+            except ClientError as exc:
+                status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+                code = exc.response.get("Error", {}).get("Code")
+                if status == 404 or code in {"404", "NoSuchKey"}:
+                    return None
+                raise
         metadata = dict(answer.get("Metadata") or {})
         return ArchivedObject(
             uri=self.uri_for(key),
@@ -85,20 +120,30 @@ class S3Store:
         )
 
     def etag(self, key: str) -> str:
-        return self.client.head_object(Bucket=self.bucket, Key=key)["ETag"].strip('"')
+        with _store_errors(self.uri_for(key), "HEAD"):
+            return self.client.head_object(Bucket=self.bucket, Key=key)["ETag"].strip('"')
 
     def put(
         self, key: str, fileobj: BinaryIO, *, size: int, media_type: str, metadata: dict[str, str]
     ) -> None:
-        self.client.upload_fileobj(
-            fileobj,
-            self.bucket,
-            key,
-            ExtraArgs={"ContentType": media_type, "Metadata": metadata},
-        )
+        from boto3.exceptions import S3UploadFailedError
+
+        with _store_errors(self.uri_for(key), "PUT"):
+            try:
+                self.client.upload_fileobj(
+                    fileobj,
+                    self.bucket,
+                    key,
+                    ExtraArgs={"ContentType": media_type, "Metadata": metadata},
+                )
+            except S3UploadFailedError as exc:  # boto3 wraps the ClientError's text only
+                raise ArchiveStoreError(
+                    f"PUT {self.uri_for(key)} failed: {exc}", transient=True
+                ) from exc
 
     def open(self, key: str) -> BinaryIO:
-        return self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
+        with _store_errors(self.uri_for(key), "GET"):
+            return self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
 
 
 class LocalStore:

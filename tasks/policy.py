@@ -26,6 +26,7 @@ from prefect.tasks import exponential_backoff
 
 from prefect_image_edit.archive.archiver import ArchiveError, SpoolTooLarge
 from prefect_image_edit.archive.download import DownloadError
+from prefect_image_edit.archive.store import ArchiveStoreError
 from prefect_image_edit.errors import ImageEditError
 from prefect_image_edit.tasks.locking import FlockLockManager
 from prefect_image_edit.tasks.settings import get_settings
@@ -94,7 +95,7 @@ def should_retry(task, task_run, state) -> bool:
     exc = state.data if isinstance(state.data, BaseException) else None
     if isinstance(exc, VendorError):
         return exc.retry in _RETRYABLE
-    if isinstance(exc, DownloadError):
+    if isinstance(exc, (DownloadError, ArchiveStoreError)):
         return exc.transient
     if isinstance(exc, SpoolTooLarge):
         return False

@@ -9,6 +9,7 @@ from prefect import flow, task
 
 from prefect_image_edit.archive.archiver import ArchiveVerificationError, SpoolTooLarge
 from prefect_image_edit.archive.download import DownloadError, DownloadRefused
+from prefect_image_edit.archive.store import ArchiveStoreError
 from prefect_image_edit.errors import InputError, ResultExpired
 from prefect_image_edit.tasks.policy import (
     content_key,
@@ -48,6 +49,8 @@ class _State:
         (DownloadRefused("x"), False),
         (SpoolTooLarge("x"), False),
         (ArchiveVerificationError("x"), True),
+        (ArchiveStoreError("x", transient=True), True),
+        (ArchiveStoreError("x", transient=False), False),
         (InputError("bad", source="a.png"), False),
         (ResultExpired("gone"), False),
         (TimeoutError(), True),

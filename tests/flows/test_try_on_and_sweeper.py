@@ -1,0 +1,157 @@
+"""try-on end to end, expired results, and the archive sweeper catching what flows left behind."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from PIL import Image
+from prefect import flow
+
+from prefect_image_edit.archive.store import ArchiveStoreError
+from prefect_image_edit.emulators import FaultKind
+from prefect_image_edit.errors import ResultExpired
+from prefect_image_edit.flows.sweeper import archive_sweeper
+from prefect_image_edit.flows.try_on import try_on
+from prefect_image_edit.ledger import CallState, Ledger
+from prefect_image_edit.tasks.erase import erase_image
+from prefect_image_edit.tasks.models import MaskOptions
+from prefect_image_edit.tasks.prepare import prepare_inputs
+from prefect_image_edit.tasks.settings import get_settings
+from prefect_image_edit.tasks.sources import split_s3_uri
+from prefect_image_edit.tasks.try_on import (
+    JobFailed,
+    archive_try_on_result,
+    poll_try_on_jobs,
+    submit_try_on_coarse,
+)
+
+
+@pytest.fixture
+def wardrobe(make_scene, tmp_path):
+    person, _ = make_scene("person", size=(300, 600))
+    top = tmp_path / "top.png"
+    Image.new("RGB", (300, 300), (20, 40, 200)).save(top)
+    return str(person), str(top)
+
+
+@pytest.fixture
+def own_ledger(tmp_path, monkeypatch):
+    """A ledger (and locks) of this test's own, so sweeps see only what the test made."""
+    monkeypatch.setenv("PREFECT_IMAGE_EDIT_HOME", str(tmp_path / "state"))
+    return Ledger(get_settings().ledger_dir)
+
+
+def test_try_on_end_to_end_archives_both_results_and_pays_once(emu, connections, wardrobe, s3):
+    person, top = wardrobe
+    outcome = asyncio.run(try_on(person, top, "woman", connections=connections))
+    for ref, job in ((outcome.coarse, outcome.coarse_job), (outcome.refined, outcome.refined_job)):
+        bucket, key = split_s3_uri(ref.uri)
+        head = s3.head_object(Bucket=bucket, Key=key)
+        assert head["Metadata"]["task-id"] == job.task_id
+        assert head["Metadata"]["stage"] == job.stage
+        assert emu.counters.polls(job.task_id) >= 1
+    assert emu.counters.billable("ailabtools") == 2
+
+    again = asyncio.run(try_on(person, top, "woman", connections=connections))
+    assert (again.refined.uri, again.refined.sha256) == (
+        outcome.refined.uri,
+        outcome.refined.sha256,
+    )
+    assert emu.counters.billable("ailabtools") == 2
+
+
+def test_a_failed_job_is_reported_and_not_billed(emu, connections, wardrobe):
+    person, top = wardrobe
+    emu.inject("ailabtools", FaultKind.TASK_FAILURE)
+    with pytest.raises(JobFailed, match="failed at the vendor"):
+        asyncio.run(try_on(person, top, "man", connections=connections))
+    assert emu.counters.billable("ailabtools") == 0
+
+
+@flow
+async def _submit_and_poll(person: str, top: str, connections):
+    job = await submit_try_on_coarse(person, top, None, connections.ailabtools, connections.archive)
+    await poll_try_on_jobs([job], connections.ailabtools)
+    return job
+
+
+@flow
+async def _archive(job, connections):
+    return await archive_try_on_result(job, connections.ailabtools, connections.archive)
+
+
+def test_expired_result_is_requeried_then_reported(emu, connections, wardrobe):
+    person, top = wardrobe
+    job = asyncio.run(_submit_and_poll(person, top, connections))
+    polls = emu.counters.polls(job.task_id)
+    emu.clock.advance(25 * 3600)  # past the URL's 24 h and the task's 24 h retention
+    with pytest.raises(ResultExpired, match="no longer keeps the task"):
+        asyncio.run(_archive(job, connections))
+    assert emu.counters.polls(job.task_id) == polls + 1  # it asked the vendor again
+    record = Ledger(get_settings().ledger_dir).get(job.key)
+    assert record.state is CallState.EXPIRED
+
+
+@flow
+async def _erase_into(image: str, mask: str, provider: str, credentials, archive):
+    inputs = await prepare_inputs(image, MaskOptions(mask=mask), provider)
+    return await erase_image(inputs, provider, None, credentials, archive)
+
+
+def test_sweeper_archives_what_a_failed_archive_step_left(
+    emu, connections, make_scene, own_ledger, seaweedfs
+):
+    from prefect_image_edit.blocks import S3ArchiveStorage
+
+    S3ArchiveStorage(  # the store refuses these keys: archiving fails after the vendor paid
+        bucket="image-edit-archive",
+        endpoint_url=seaweedfs.endpoint_url,
+        aws_access_key_id=seaweedfs.access_key_id,
+        aws_secret_access_key="not-the-secret",
+    ).save("broken", overwrite=True)
+    image, mask = make_scene()
+    with pytest.raises(ArchiveStoreError, match="HTTP 403"):
+        asyncio.run(
+            _erase_into(str(image), str(mask), "volcengine", "emu", "image-edit-s3-archive/broken")
+        )
+    [record] = own_ledger.pending()
+    assert record.state is CallState.READY
+    assert emu.counters.billable("volcengine") == 1
+
+    report = asyncio.run(archive_sweeper(connections=connections))
+    assert [r.outcome for r in report.swept] == ["archived"]
+    assert own_ledger.get(record.key).state is CallState.ARCHIVED
+    assert own_ledger.pending() == []
+    assert emu.counters.billable("volcengine") == 1
+
+
+def test_sweeper_finishes_an_abandoned_try_on_job(emu, connections, wardrobe, own_ledger):
+    person, top = wardrobe
+
+    @flow
+    async def submit_only():
+        return await submit_try_on_coarse(person, top, None, "emu", connections.archive)
+
+    job = asyncio.run(submit_only())
+    emu.clock.advance(5)  # the job is done at the vendor; its flow never polled
+    report = asyncio.run(archive_sweeper(connections=connections))
+    assert [r.outcome for r in report.swept] == ["archived"]
+    assert own_ledger.get(job.key).state is CallState.ARCHIVED
+
+
+def test_sweeper_reports_an_expired_url_and_raises_an_event(
+    emu, connections, make_scene, own_ledger
+):
+    image, mask = make_scene()
+    with pytest.raises(ArchiveStoreError, match="HTTP 403"):
+        asyncio.run(
+            _erase_into(str(image), str(mask), "tencent", "emu", "image-edit-s3-archive/broken")
+        )
+    [record] = own_ledger.pending()
+    assert record.result_url and record.staged_file is None  # Tencent answered with a URL
+    emu.clock.advance(3700)  # the COS-style URL (1 h) is now expired at the vendor
+    report = asyncio.run(archive_sweeper(connections=connections, safety_margin_minutes=120))
+    assert [r.outcome for r in report.swept] == ["expired"]
+    assert report.events == 1
+    assert own_ledger.get(record.key).state is CallState.EXPIRED
