@@ -108,12 +108,12 @@ def _convert_profile(
         profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
         description = (profile.profile.profile_description or "unnamed").strip()
         space = profile.profile.xcolor_space
-    except Exception as exc:  # PyCMSError, OSError, TypeError on damaged profiles
+    except Exception:  # PyCMSError, OSError, TypeError on damaged profiles
         reason = (
             "the embedded ICC colour profile is damaged, so its colours cannot be converted "
             "to sRGB; re-save the image with a valid profile or without one"
         )
-        raise UnsupportedImageError(reason, source=source) from exc
+        raise UnsupportedImageError(reason, source=source) from None
     if space != _PROFILE_SPACES.get(im.mode):
         note = f"ignored ICC profile {description!r}: {space.strip()} profile, {im.mode} pixels"
         return im, note, None
@@ -130,7 +130,7 @@ def _convert_profile(
             out = ImageCms.applyTransform(im, transform)
     except Exception as exc:
         reason = f"the embedded ICC profile {description!r} cannot be converted to sRGB ({exc})"
-        raise UnsupportedImageError(reason, source=source) from exc
+        raise UnsupportedImageError(reason, source=source) from None
     return out, f"converted ICC profile {description!r} ({im.mode}) to sRGB", description
 
 

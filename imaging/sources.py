@@ -144,14 +144,14 @@ def open_image(data: bytes, source: str) -> Image.Image:
     with pillow_errors(source):
         try:
             return Image.open(io.BytesIO(data), formats=INPUT_FORMATS)
-        except UnidentifiedImageError as exc:
+        except UnidentifiedImageError:
             other = _identify_any(data)
             accepted = ", ".join(INPUT_FORMATS)
             if other:
                 reason = f"{other} images are not accepted; accepted formats: {accepted}"
-                raise UnsupportedImageError(reason, source=source) from exc
+                raise UnsupportedImageError(reason, source=source) from None
             reason = f"not an image, or too damaged to identify; accepted formats: {accepted}"
-            raise UnreadableImageError(reason, source=source) from exc
+            raise UnreadableImageError(reason, source=source) from None
 
 
 def _identify_any(data: bytes) -> str | None:
@@ -206,13 +206,16 @@ def pillow_errors(source: str, error: type[InputError] = UnreadableImageError) -
     Decompression bombs become :class:`DecompressionBombError`; anything else (``OSError``
     "image file is truncated", ``SyntaxError``, ``ValueError``, ``struct.error``, ... as
     Pillow's plugins see fit) becomes ``error``. Our own errors pass through.
+
+    The reason carries Pillow's message, and the Pillow exception is not chained (``from
+    None``): bad input shows the user one typed error, never a traceback from inside Pillow.
     """
     try:
         yield
     except InputError:
         raise
     except Image.DecompressionBombError as exc:
-        raise _bomb(exc, source) from exc
+        raise _bomb(exc, source) from None
     except Exception as exc:
         text = str(exc)
         kind = "truncated" if "truncat" in text.lower() else "damaged"
@@ -220,7 +223,7 @@ def pillow_errors(source: str, error: type[InputError] = UnreadableImageError) -
             reason = f"the image data is {kind} ({type(exc).__name__}: {text})"
         else:
             reason = f"Pillow cannot convert it ({type(exc).__name__}: {text})"
-        raise error(reason, source=source) from exc
+        raise error(reason, source=source) from None
 
 
 def read_orientation(im: Image.Image) -> int:
