@@ -24,6 +24,13 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(args.output)
 
 
+def _serve(args: argparse.Namespace) -> int:
+    from prefect_image_edit.deployments.serve import main as serve
+
+    serve(args.serve_args)
+    return 0
+
+
 def _box(text: str) -> tuple[int, int, int, int]:
     try:
         left, top, right, bottom = (int(v) for v in text.split(","))
@@ -121,6 +128,14 @@ def build_parser() -> argparse.ArgumentParser:
     erase.add_argument("--archive", metavar="SLUG/NAME", help="Saved archive storage block.")
     erase.add_argument("--verbose", action="store_true", help="Show Prefect's logs.")
     erase.set_defaults(handler=_erase)
+
+    serve = commands.add_parser(
+        "serve",
+        help="Create the vendor concurrency limits and serve the flows' deployments.",
+        add_help=False,
+    )
+    serve.add_argument("serve_args", nargs=argparse.REMAINDER)
+    serve.set_defaults(handler=_serve)
 
     from prefect_image_edit.emulators.cli import add_emulate_parser
 
