@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import sys
 from pathlib import Path
@@ -42,8 +43,8 @@ def _box(text: str) -> tuple[int, int, int, int]:
 
 
 def _erase(args: argparse.Namespace) -> int:
-    if not args.verbose:
-        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
+    if not args.verbose:  # one line per result or error; the engine's logs only on request
+        os.environ["PREFECT_LOGGING_LEVEL"] = "CRITICAL"
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     from pydantic import ValidationError
 
@@ -79,6 +80,9 @@ def _erase(args: argparse.Namespace) -> int:
         )
     except ImageEditError as error:
         return _fail(str(error), code=2 if isinstance(error, ValueError) else 1)
+    finally:
+        if not args.verbose:  # Prefect's exit-time "still sending events" notes, too
+            logging.disable(logging.WARNING)
     variant = outcome.variants[0]
     print(f"{variant.final.written_to} ({outcome.provider}; archived {variant.final.archived.uri})")
     return 0

@@ -24,7 +24,9 @@ class ServerThread:
         self, app: ASGIApp, host: str = "127.0.0.1", port: int = 0, name: str = ""
     ) -> None:
         self.host = host
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP explicitly: asyncio only sets TCP_NODELAY on accepted connections when the
+        # listening socket says it is TCP; without it every answer waits ~40 ms on Nagle.
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             self._sock.bind((host, port))
