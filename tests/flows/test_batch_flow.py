@@ -105,3 +105,23 @@ def test_manifest_items_with_their_own_masks_settings_and_bad_rows(
     assert "not valid JSON" in summary.rows[3].error
     assert emu.counters.billable("volcengine") == 2
     assert state.is_failed()
+
+
+def test_batch_from_an_s3_prefix_with_masks_paired_by_name(
+    emu, connections, make_scene, s3, tmp_path
+):
+    prefix = f"inbox-{tmp_path.name}"
+    for i in range(3):
+        image, mask = make_scene(f"s3-{i}")
+        s3.upload_file(str(image), "image-edit-archive", f"{prefix}/images/s3-{i}.jpg")
+        s3.upload_file(str(mask), "image-edit-archive", f"{prefix}/masks/s3-{i}_mask.png")
+    source = BatchSource(
+        images=f"s3://image-edit-archive/{prefix}/images/",
+        masks=f"s3://image-edit-archive/{prefix}/masks/",
+    )
+    state, summary = _batch(source, connections, provider="ailabtools")
+    assert state.is_completed(), state.message
+    assert [row.item for row in summary.rows] == [
+        f"s3://image-edit-archive/{prefix}/images/s3-{i}.jpg" for i in range(3)
+    ]
+    assert emu.counters.billable("ailabtools") == 3
