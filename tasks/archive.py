@@ -24,6 +24,7 @@ from prefect_image_edit.archive.keys import media_type_for
 from prefect_image_edit.archive.store import ArchivedObject
 from prefect_image_edit.blocks.archive import ArchiveStorage, LocalArchiveStorage
 from prefect_image_edit.errors import InputError, ResultExpired
+from prefect_image_edit.ledger import CallState, PaidCall
 from prefect_image_edit.tasks.models import ArchivedRef
 from prefect_image_edit.tasks.policy import retry_delays, should_retry
 from prefect_image_edit.tasks.settings import get_settings
@@ -31,6 +32,7 @@ from prefect_image_edit.vendors._constants import DEFAULT_TIMEOUT, USER_AGENT
 
 __all__ = [
     "archive_result",
+    "find_archived",
     "read_archived",
     "resolve_archive",
     "store_bytes",
@@ -85,12 +87,22 @@ async def store_bytes(
     metadata: Mapping[str, Any],
 ) -> ArchivedRef:
     """Archive bytes already in memory (no copy is made)."""
-    store = storage.get_store()
+    return await _archive_spool(storage, Spool.of_bytes(data), vendor, media_type, metadata)
+
+
+async def _archive_spool(
+    storage: ArchiveStorage,
+    spool: Spool,
+    vendor: str,
+    media_type: str,
+    metadata: Mapping[str, Any],
+) -> ArchivedRef:
+    """Upload a spool (boto3 is blocking: in a worker thread) and close it."""
 
     def _run() -> ArchivedObject:
-        with Spool.of_bytes(data) as spool:
+        with spool:
             return archive_spool(
-                store,
+                storage.get_store(),
                 spool,
                 prefix=storage.prefix,
                 vendor=vendor,
@@ -126,20 +138,17 @@ async def store_url(
         )
     if not media_type.startswith("image/"):
         media_type = media_type_for(url.split("?", 1)[0])
-    store = storage.get_store()
+    return await _archive_spool(storage, spool, vendor, media_type, metadata)
 
-    def _run() -> ArchivedObject:
-        with spool:
-            return archive_spool(
-                store,
-                spool,
-                prefix=storage.prefix,
-                vendor=vendor,
-                media_type=media_type,
-                metadata=metadata,
-            )
 
-    return to_ref(await anyio.to_thread.run_sync(_run))
+async def find_archived(storage: ArchiveStorage, record: PaidCall | None) -> ArchivedRef | None:
+    """The object a ledger record says was archived, if the store still holds it intact."""
+    if record is None or record.state is not CallState.ARCHIVED or not record.archived_key:
+        return None
+    found = await anyio.to_thread.run_sync(storage.get_store().head, record.archived_key)
+    if found is None or found.sha256 != record.archived_sha256:
+        return None
+    return to_ref(found)
 
 
 async def read_archived(storage: ArchiveStorage, ref: ArchivedRef) -> bytes:

@@ -29,7 +29,12 @@ from prefect_image_edit.blocks.archive import ArchiveStorage
 from prefect_image_edit.blocks.credentials import result_origins
 from prefect_image_edit.errors import InputError, ResultExpired
 from prefect_image_edit.ledger import CallState, Ledger, PaidCall
-from prefect_image_edit.tasks.archive import resolve_archive, store_bytes, store_url
+from prefect_image_edit.tasks.archive import (
+    find_archived,
+    resolve_archive,
+    store_bytes,
+    store_url,
+)
 from prefect_image_edit.tasks.credentials import resolve_credentials
 from prefect_image_edit.tasks.limits import vendor_slot
 from prefect_image_edit.tasks.models import (
@@ -236,17 +241,6 @@ async def archive_recorded(
     return ref
 
 
-async def _reuse_archived(record: PaidCall | None, storage: ArchiveStorage) -> ArchivedRef | None:
-    if record is None or record.state is not CallState.ARCHIVED or not record.archived_key:
-        return None
-    found = await anyio.to_thread.run_sync(storage.get_store().head, record.archived_key)
-    if found is None or found.sha256 != record.archived_sha256:
-        return None
-    from prefect_image_edit.tasks.archive import to_ref
-
-    return to_ref(found)
-
-
 async def _erase(
     inputs: PreparedInputs,
     provider: Provider,
@@ -271,7 +265,7 @@ async def _erase(
         block = await resolve_credentials(spec.vendor, credentials)
         origins = result_origins(block)
 
-    archived = await _reuse_archived(record, storage)
+    archived = await find_archived(storage, record)
     if archived is None:
         if record is None or record.state is not CallState.READY:
             client = block.get_client() if block is not None else None

@@ -24,7 +24,12 @@ from prefect_image_edit.errors import ImageEditError, ResultExpired
 from prefect_image_edit.imaging import prepare_image
 from prefect_image_edit.ledger import CallState, Ledger, PaidCall
 from prefect_image_edit.polling import JobPoller, PollTarget, deadline_for
-from prefect_image_edit.tasks.archive import read_archived, resolve_archive, store_url
+from prefect_image_edit.tasks.archive import (
+    find_archived,
+    read_archived,
+    resolve_archive,
+    store_url,
+)
 from prefect_image_edit.tasks.credentials import resolve_credentials
 from prefect_image_edit.tasks.limits import vendor_slot
 from prefect_image_edit.tasks.models import ArchivedRef
@@ -72,6 +77,18 @@ class TryOnJob(BaseModel):
     task_id: str = Field(description="The vendor's task id (what was paid for).")
     submitted_at: datetime
     request_id: str | None = None
+
+
+async def _prepare_outfit(
+    person_image: str, top_garment: str, bottom_garment: str | None, archive: Any
+) -> tuple[dict[str, bytes], dict[str, str]]:
+    """Prepared bytes and their sha256 for the person and garments given."""
+    client = await source_client(archive)
+    images, hashes = {}, {}
+    for name, ref in (("person", person_image), ("top", top_garment), ("bottom", bottom_garment)):
+        if ref:
+            images[name], hashes[name] = await _prepared(ref, client)
+    return images, hashes
 
 
 async def _prepared(ref: str, s3_client: Any) -> tuple[bytes, str]:
@@ -250,11 +267,7 @@ async def submit_try_on_coarse(
         archive: Archive block (its S3 client reads s3:// sources).
         requests_per_second: Optional AILabTools rate limit, shared through Prefect.
     """
-    client = await source_client(archive)
-    images, hashes = {}, {}
-    for name, ref in (("person", person_image), ("top", top_garment), ("bottom", bottom_garment)):
-        if ref:
-            images[name], hashes[name] = await _prepared(ref, client)
+    images, hashes = await _prepare_outfit(person_image, top_garment, bottom_garment, archive)
 
     async def send_with(vendor_client, data):
         return await vendor_client.submit_try_on_pro(
@@ -301,11 +314,7 @@ async def submit_try_on_refiner(
         requests_per_second: Optional AILabTools rate limit.
     """
     storage = await resolve_archive(archive)
-    client = await source_client(archive)
-    images, hashes = {}, {}
-    for name, ref in (("person", person_image), ("top", top_garment), ("bottom", bottom_garment)):
-        if ref:
-            images[name], hashes[name] = await _prepared(ref, client)
+    images, hashes = await _prepare_outfit(person_image, top_garment, bottom_garment, archive)
     images["coarse"], hashes["coarse"] = await read_archived(storage, coarse), coarse.sha256
 
     async def send_with(vendor_client, data):
@@ -412,12 +421,9 @@ async def archive_try_on_result(
     ledger = Ledger(get_settings().ledger_dir)
     storage = await resolve_archive(archive)
     record = ledger.get(job.key)
-    if record is not None and record.state is CallState.ARCHIVED and record.archived_key:
-        found = await anyio.to_thread.run_sync(storage.get_store().head, record.archived_key)
-        if found is not None:
-            from prefect_image_edit.tasks.archive import to_ref
-
-            return to_ref(found)
+    found = await find_archived(storage, record)
+    if found is not None:
+        return found
     block = await resolve_credentials(VENDOR, credentials)
     if record is None or not record.result_url or _expired(record):
         record = await _requery(ledger, job, block)
@@ -434,25 +440,21 @@ async def archive_try_on_result(
         "result_expires_at": record.expires_at,
         "archived_at": datetime.now(UTC),
     }
-    try:
-        ref = await store_url(
-            storage,
-            record.result_url,
-            vendor=VENDOR,
-            allowed_origins=result_origins(block),
-            expires_at=record.expires_at,
-            metadata=metadata,
-        )
-    except ResultExpired:
-        record = await _requery(ledger, job, block)
-        ref = await store_url(
-            storage,
-            record.result_url,
-            vendor=VENDOR,
-            allowed_origins=result_origins(block),
-            expires_at=record.expires_at,
-            metadata=metadata,
-        )
+    for attempt in range(2):
+        try:
+            ref = await store_url(
+                storage,
+                record.result_url,
+                vendor=VENDOR,
+                allowed_origins=result_origins(block),
+                expires_at=record.expires_at,
+                metadata=metadata,
+            )
+            break
+        except ResultExpired:
+            if attempt:
+                raise
+            record = await _requery(ledger, job, block)  # a fresh URL while the task lives
     ledger.update(
         job.key,
         state=CallState.ARCHIVED,
