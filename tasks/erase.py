@@ -117,6 +117,18 @@ async def _call_once(
         return await call_provider(provider, client, image, mask, settings, seed)
 
 
+def _holds_result(ledger: Ledger, record: PaidCall | None) -> bool:
+    """Whether the ledger has a paid-for result to archive (so nothing is paid again).
+
+    Staged bytes count even if the process died before marking the call READY.
+    """
+    if record is None or record.state not in (CallState.READY, CallState.IN_FLIGHT):
+        return False
+    if ledger.staged_path(record) is not None:
+        return True
+    return record.state is CallState.READY and bool(record.result_url)
+
+
 async def _pay_for_result(
     ledger: Ledger,
     key: str,
@@ -151,6 +163,11 @@ async def _pay_for_result(
             )
             rejected = error
             continue
+        # Bytes first, then the state: whatever point a crash hits, a re-run finds either a
+        # usable result or a call still in flight, never READY with nothing behind it.
+        if result.image_bytes:
+            fmt = sniff_format(result.image_bytes)
+            ledger.stage(key, result.image_bytes, fmt.media_type if fmt else "image/png")
         recorded = ledger.update(
             key,
             state=CallState.READY,
@@ -159,9 +176,6 @@ async def _pay_for_result(
             expires_at=result.expires_at,
             error=None,
         )
-        if result.image_bytes:
-            fmt = sniff_format(result.image_bytes)
-            ledger.stage(key, result.image_bytes, fmt.media_type if fmt else "image/png")
         logger.info(
             "%s %s answered (request %s, attempt %s)",
             spec.vendor,
@@ -267,7 +281,7 @@ async def _erase(
 
     archived = await find_archived(storage, record)
     if archived is None:
-        if record is None or record.state is not CallState.READY:
+        if not _holds_result(ledger, record):
             client = block.get_client() if block is not None else None
             try:
                 record = await _pay_for_result(

@@ -64,6 +64,18 @@ def connections(prefect_api, emulators, seaweedfs) -> Connections:
     )
 
 
+@pytest.fixture(scope="session")
+def broken_archive(connections, seaweedfs) -> str:
+    """An archive block whose store refuses its keys: archiving fails after the vendor paid."""
+    S3ArchiveStorage(
+        bucket=BUCKET,
+        endpoint_url=seaweedfs.endpoint_url,
+        aws_access_key_id=seaweedfs.access_key_id,
+        aws_secret_access_key="not-the-secret",
+    ).save("broken", overwrite=True)
+    return "image-edit-s3-archive/broken"
+
+
 @pytest.fixture
 def s3(seaweedfs):
     return seaweedfs.client()

@@ -100,21 +100,11 @@ async def _erase_into(image: str, mask: str, provider: str, credentials, archive
 
 
 def test_sweeper_archives_what_a_failed_archive_step_left(
-    emu, connections, make_scene, own_ledger, seaweedfs
+    emu, connections, make_scene, own_ledger, broken_archive
 ):
-    from prefect_image_edit.blocks import S3ArchiveStorage
-
-    S3ArchiveStorage(  # the store refuses these keys: archiving fails after the vendor paid
-        bucket="image-edit-archive",
-        endpoint_url=seaweedfs.endpoint_url,
-        aws_access_key_id=seaweedfs.access_key_id,
-        aws_secret_access_key="not-the-secret",
-    ).save("broken", overwrite=True)
     image, mask = make_scene()
     with pytest.raises(ArchiveStoreError, match="HTTP 403"):
-        asyncio.run(
-            _erase_into(str(image), str(mask), "volcengine", "emu", "image-edit-s3-archive/broken")
-        )
+        asyncio.run(_erase_into(str(image), str(mask), "volcengine", "emu", broken_archive))
     [record] = own_ledger.pending()
     assert record.state is CallState.READY
     assert emu.counters.billable("volcengine") == 1
@@ -141,13 +131,11 @@ def test_sweeper_finishes_an_abandoned_try_on_job(emu, connections, wardrobe, ow
 
 
 def test_sweeper_reports_an_expired_url_and_raises_an_event(
-    emu, connections, make_scene, own_ledger
+    emu, connections, make_scene, own_ledger, broken_archive
 ):
     image, mask = make_scene()
     with pytest.raises(ArchiveStoreError, match="HTTP 403"):
-        asyncio.run(
-            _erase_into(str(image), str(mask), "tencent", "emu", "image-edit-s3-archive/broken")
-        )
+        asyncio.run(_erase_into(str(image), str(mask), "tencent", "emu", broken_archive))
     [record] = own_ledger.pending()
     assert record.result_url and record.staged_file is None  # Tencent answered with a URL
     emu.clock.advance(3700)  # the COS-style URL (1 h) is now expired at the vendor
@@ -155,3 +143,20 @@ def test_sweeper_reports_an_expired_url_and_raises_an_event(
     assert [r.outcome for r in report.swept] == ["expired"]
     assert report.events == 1
     assert own_ledger.get(record.key).state is CallState.EXPIRED
+
+
+def test_a_result_staged_just_before_a_crash_is_archived_not_paid_again(
+    emu, connections, make_scene, own_ledger, broken_archive
+):
+    image, mask = make_scene()
+    with pytest.raises(ArchiveStoreError):
+        asyncio.run(_erase_into(str(image), str(mask), "ailabtools", "emu", broken_archive))
+    [record] = own_ledger.pending()
+    # as if the process died after staging the bytes but before marking the call READY
+    own_ledger.update(record.key, state=CallState.IN_FLIGHT)
+    erased = asyncio.run(
+        _erase_into(str(image), str(mask), "ailabtools", "emu", connections.archive)
+    )
+    assert erased.attempts == 1
+    assert emu.counters.billable("ailabtools") == 1
+    assert own_ledger.get(record.key).state is CallState.ARCHIVED
