@@ -29,6 +29,7 @@ from prefect_image_edit.tasks.models import ArchivedRef
 from prefect_image_edit.tasks.policy import retry_delays, should_retry
 from prefect_image_edit.tasks.settings import get_settings
 from prefect_image_edit.vendors._constants import DEFAULT_TIMEOUT, USER_AGENT
+from prefect_image_edit.vendors._http import shared_ssl_context
 
 __all__ = [
     "archive_result",
@@ -132,7 +133,11 @@ async def store_url(
     if expires_at is not None and datetime.now(UTC) >= expires_at:
         raise ResultExpired(f"the {vendor} result URL expired at {expires_at.isoformat()}")
     allow = AllowList.for_vendor(vendor, extra=allowed_origins)
-    async with httpx.AsyncClient(timeout=DEFAULT_TIMEOUT, headers={"user-agent": USER_AGENT}) as c:
+    async with httpx.AsyncClient(
+        timeout=DEFAULT_TIMEOUT,
+        headers={"user-agent": USER_AGENT},
+        verify=shared_ssl_context(),
+    ) as c:
         spool, media_type = await download_to_spool(
             url, allow=allow, client=c, max_bytes=max_bytes, expires_at=expires_at
         )
