@@ -160,3 +160,19 @@ def test_a_result_staged_just_before_a_crash_is_archived_not_paid_again(
     assert erased.attempts == 1
     assert emu.counters.billable("ailabtools") == 1
     assert own_ledger.get(record.key).state is CallState.ARCHIVED
+
+
+def test_a_paid_job_found_in_the_ledger_is_resumed_not_paid_again(emu, connections, wardrobe):
+    person, top = wardrobe
+
+    @flow
+    async def crashed_after_submit():
+        # .fn: the vendor is paid and the ledger written, but Prefect never records the
+        # task's result, as when the process dies right after the submit returns
+        return await submit_try_on_coarse.fn(person, top, None, "emu", connections.archive)
+
+    job = asyncio.run(crashed_after_submit())
+    assert emu.counters.billable("ailabtools", action="try-on-clothes-pro") == 1
+    outcome = asyncio.run(try_on(person, top, "woman", connections=connections))
+    assert outcome.coarse_job.task_id == job.task_id
+    assert emu.counters.billable("ailabtools", action="try-on-clothes-pro") == 1
