@@ -26,7 +26,6 @@ __all__ = [
 
 Provider = Literal["local", "ailabtools", "tencent", "volcengine"]
 ResizePolicy = Literal["fail", "downscale", "crop_around_mask"]
-OutputFormat = Literal["PNG", "JPEG", "WEBP"]
 
 
 class MaskOptions(BaseModel):
