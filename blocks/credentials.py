@@ -10,7 +10,7 @@ event loops, and Prefect may run tasks on different loops. Use it as ``async wit
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 from prefect.blocks.abstract import CredentialsBlock
@@ -47,6 +47,35 @@ def result_origins(block: CredentialsBlock) -> tuple[str, ...]:
     return tuple(origins)
 
 
+def _endpoint_field(default_url: str) -> Any:
+    return Field(
+        default=None,
+        title="Endpoint URL",
+        description=f"URL instead of {default_url} (a proxy or the emulator).",
+    )
+
+
+def _result_hosts_field() -> Any:
+    return Field(
+        default_factory=list,
+        title="Result Hosts",
+        description="Extra origins (scheme://host[:port]) result URLs may be downloaded from, "
+        "besides the vendor's own result hosts and the endpoint override's origin.",
+    )
+
+
+def _timeout_field() -> Any:
+    return Field(default=120.0, gt=0, description=_TIMEOUT_DESCRIPTION)
+
+
+def _session_token_field() -> Any:
+    return Field(
+        default=None,
+        title="Session Token",
+        description="The STS session token, for temporary credentials only.",
+    )
+
+
 def _timeout(seconds: float):
     import httpx
 
@@ -77,18 +106,9 @@ class AILabToolsCredentials(CredentialsBlock):
         title="API Key",
         description="The AILabTools API key, sent in the ailabapi-api-key header.",
     )
-    endpoint_url: str | None = Field(
-        default=None,
-        title="Endpoint URL",
-        description="Base URL instead of https://www.ailabapi.com (a proxy or the emulator).",
-    )
-    result_hosts: list[str] = Field(
-        default_factory=list,
-        title="Result Hosts",
-        description="Extra origins (scheme://host[:port]) result URLs may be downloaded from, "
-        "besides the vendor's own result hosts and the endpoint override's origin.",
-    )
-    timeout_seconds: float = Field(default=120.0, gt=0, description=_TIMEOUT_DESCRIPTION)
+    endpoint_url: str | None = _endpoint_field("https://www.ailabapi.com")
+    result_hosts: list[str] = _result_hosts_field()
+    timeout_seconds: float = _timeout_field()
 
     def get_client(self) -> AILabToolsClient:
         """A new AILabTools client; close it with ``async with`` or ``await client.aclose()``."""
@@ -127,26 +147,13 @@ class TencentCloudCredentials(CredentialsBlock):
     secret_key: SecretStr = Field(
         default=..., title="Secret Key", description="The API key's SecretKey, used only to sign."
     )
-    token: SecretStr | None = Field(
-        default=None,
-        title="Session Token",
-        description="The STS session token, for temporary credentials only.",
-    )
+    token: SecretStr | None = _session_token_field()
     region: str = Field(
         default="ap-guangzhou", description="The aiart region the requests are sent to."
     )
-    endpoint_url: str | None = Field(
-        default=None,
-        title="Endpoint URL",
-        description="URL instead of https://aiart.tencentcloudapi.com (a proxy or the emulator).",
-    )
-    result_hosts: list[str] = Field(
-        default_factory=list,
-        title="Result Hosts",
-        description="Extra origins (scheme://host[:port]) result URLs may be downloaded from, "
-        "besides the vendor's own result hosts and the endpoint override's origin.",
-    )
-    timeout_seconds: float = Field(default=120.0, gt=0, description=_TIMEOUT_DESCRIPTION)
+    endpoint_url: str | None = _endpoint_field("https://aiart.tencentcloudapi.com")
+    result_hosts: list[str] = _result_hosts_field()
+    timeout_seconds: float = _timeout_field()
 
     def get_client(self) -> TencentAiartClient:
         """A new aiart client; close it with ``async with`` or ``await client.aclose()``."""
@@ -192,28 +199,15 @@ class VolcengineCredentials(CredentialsBlock):
         title="Secret Access Key",
         description="The secret access key, used only to sign.",
     )
-    session_token: SecretStr | None = Field(
-        default=None,
-        title="Session Token",
-        description="The STS session token, for temporary credentials only.",
-    )
+    session_token: SecretStr | None = _session_token_field()
     region: str = Field(default="cn-north-1", description="The region in the credential scope.")
     action: Literal["CVProcess", "Img2ImgInpainting"] = Field(
         default="CVProcess",
         description="The API action carrying req_key=i2i_inpainting (the docs name both).",
     )
-    endpoint_url: str | None = Field(
-        default=None,
-        title="Endpoint URL",
-        description="URL instead of https://visual.volcengineapi.com (a proxy or the emulator).",
-    )
-    result_hosts: list[str] = Field(
-        default_factory=list,
-        title="Result Hosts",
-        description="Extra origins (scheme://host[:port]) result URLs may be downloaded from, "
-        "besides the vendor's own result hosts and the endpoint override's origin.",
-    )
-    timeout_seconds: float = Field(default=120.0, gt=0, description=_TIMEOUT_DESCRIPTION)
+    endpoint_url: str | None = _endpoint_field("https://visual.volcengineapi.com")
+    result_hosts: list[str] = _result_hosts_field()
+    timeout_seconds: float = _timeout_field()
 
     def get_client(self) -> VolcengineVisualClient:
         """A new visual client; close it with ``async with`` or ``await client.aclose()``."""
