@@ -35,7 +35,12 @@ from prefect_image_edit.tasks.models import (
     ResizePolicy,
 )
 from prefect_image_edit.tasks.policy import retry_delays, should_retry
-from prefect_image_edit.tasks.prepare import load_pair, prepare_inputs, source_client
+from prefect_image_edit.tasks.prepare import (
+    load_pair,
+    load_recipe,
+    prepare_inputs,
+    source_client,
+)
 from prefect_image_edit.tasks.sources import read_source
 from prefect_image_edit.vendors.errors import ErrorKind, VendorError, VendorRequestError
 
@@ -117,13 +122,15 @@ async def finish_erase(
     """
     output = output or OutputOptions()
     storage = await resolve_archive(archive)
-    prepared, prepared_mask = await load_pair(
-        image,
-        mask,
-        target=inputs.target,
-        policy=inputs.policy,
-        s3_client=await source_client(archive),
-    )
+    s3_client = await source_client(archive)
+    recipe = load_recipe(inputs.recipe)
+    if recipe is not None:  # the usual case: decode the source once, in restore_result
+        (prepared, prepared_mask), original = recipe, await read_source(image, s3_client=s3_client)
+    else:  # staged on another machine, or cleaned up: prepare again (deterministic)
+        prepared, prepared_mask = await load_pair(
+            image, mask, target=inputs.target, policy=inputs.policy, s3_client=s3_client
+        )
+        original = None
     result = await read_archived(storage, erased.archived)
 
     def _restore() -> bytes:
@@ -134,6 +141,7 @@ async def finish_erase(
             dilate=dilate_size,
             output_format=output.format,
             quality=output.quality,
+            original=original,
         )
 
     data = await anyio.to_thread.run_sync(_restore)

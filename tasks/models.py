@@ -140,6 +140,10 @@ class PreparedInputs(BaseModel):
     mask_coverage: float = Field(description="Fraction of the sent image that erases.")
     mask_bbox: tuple[int, int, int, int] = Field(description="Erased region, px.")
     steps: list[str] = Field(default_factory=list, description="What preparing did, in order.")
+    recipe: StagedFile | None = Field(
+        default=None,
+        description="How to map a result back (geometry, mask; no pixels of the image).",
+    )
 
 
 class ArchivedRef(BaseModel):

@@ -7,8 +7,11 @@ The prepared bytes are staged on this machine (content-addressed) and passed on 
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import io
 import os
+import pickle
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -36,7 +39,7 @@ from prefect_image_edit.tasks.providers import PROVIDERS
 from prefect_image_edit.tasks.settings import get_settings
 from prefect_image_edit.tasks.sources import read_source
 
-__all__ = ["load_pair", "prepare_inputs", "stage_bytes"]
+__all__ = ["load_pair", "load_recipe", "prepare_inputs", "stage_bytes", "stage_recipe"]
 
 _EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg"}
 
@@ -102,10 +105,24 @@ def stage_bytes(data: bytes, sha256: str, media_type: str) -> StagedFile:
     return StagedFile(path=str(path), sha256=sha256, size=len(data), media_type=media_type)
 
 
+def stage_recipe(prepared: PreparedImage, mask: PreparedMask) -> StagedFile:
+    """Keep what mapping a result back needs, without the image's pixels (kilobytes).
+
+    ``restore_result`` then decodes the source once instead of preparing it all again.
+    """
+    light = (dataclasses.replace(prepared, data=b"", original=b""), mask)
+    data = pickle.dumps(light, protocol=pickle.HIGHEST_PROTOCOL)
+    return stage_bytes(data, hashlib.sha256(data).hexdigest(), "application/octet-stream")
+
+
+def load_recipe(staged: StagedFile | None) -> tuple[PreparedImage, PreparedMask] | None:
+    """The staged recipe, or None when it is gone (prepare again then)."""
+    data = read_staged(staged) if staged is not None else None
+    return pickle.loads(data) if data else None  # written by stage_recipe on this machine
+
+
 def read_staged(staged: StagedFile) -> bytes | None:
     """The staged bytes, or None if they are gone or changed (then prepare again)."""
-    import hashlib
-
     try:
         data = Path(staged.path).read_bytes()
     except OSError:
@@ -154,4 +171,5 @@ async def prepare_inputs(
         mask_coverage=prepared_mask.coverage,
         mask_bbox=prepared_mask.bbox,
         steps=[*prepared.steps, *prepared_mask.steps],
+        recipe=stage_recipe(prepared, prepared_mask),
     )

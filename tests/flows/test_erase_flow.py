@@ -161,3 +161,28 @@ def test_two_concurrent_runs_of_the_same_input_are_billed_once(emu, connections,
     first, second = asyncio.run(both())
     assert first.variants[0].erased.archived == second.variants[0].erased.archived
     assert emu.counters.billable("tencent") == 1
+
+
+def test_mapping_back_from_the_staged_recipe_equals_preparing_again(emu, connections, make_scene):
+    from prefect import flow
+
+    from prefect_image_edit.flows.erase import finish_erase
+    from prefect_image_edit.tasks.erase import erase_image
+    from prefect_image_edit.tasks.prepare import prepare_inputs
+
+    image, mask = make_scene(size=(400, 300))
+    options = MaskOptions(mask=str(mask))
+
+    @flow
+    async def both_ways():
+        inputs = await prepare_inputs(str(image), options, "local")
+        erased = await erase_image(inputs, "local")
+        with_recipe = await finish_erase(str(image), options, inputs, erased)
+        without = await finish_erase(
+            str(image), options, inputs.model_copy(update={"recipe": None}), erased
+        )
+        return inputs, with_recipe, without
+
+    inputs, with_recipe, without = asyncio.run(both_ways())
+    assert inputs.recipe is not None and inputs.recipe.size < 20_000  # no pixels inside
+    assert with_recipe.archived.sha256 == without.archived.sha256
