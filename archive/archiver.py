@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from typing import IO, Any
 
 from prefect_image_edit.archive.keys import archive_key, object_metadata
-from prefect_image_edit.archive.store import ArchivedObject, ArchiveStore, S3Store
+from prefect_image_edit.archive.store import ArchivedObject, ArchiveStore
 from prefect_image_edit.errors import ImageEditError
 
 __all__ = [
@@ -124,11 +124,9 @@ def archive_spool(
         raise ArchiveVerificationError(
             f"{store.uri_for(key)}: the store does not hold the {spool.size} bytes just uploaded"
         )
-    if isinstance(store, S3Store):
-        etag = store.etag(key)
-        # A single-part upload's ETag is the MD5 of the bytes; multipart ETags end in "-N".
-        if "-" not in etag and etag != spool.md5:
-            raise ArchiveVerificationError(f"{store.uri_for(key)}: ETag {etag} is not the MD5")
+    # A single-part upload's ETag is the MD5 of the bytes; multipart ETags end in "-N".
+    if stored.etag and "-" not in stored.etag and stored.etag != spool.md5:
+        raise ArchiveVerificationError(f"{store.uri_for(key)}: ETag {stored.etag} is not the MD5")
     return replace(stored, uploaded=True)
 
 

@@ -63,6 +63,8 @@ class ArchivedObject:
     metadata: dict[str, str] = field(default_factory=dict)
     uploaded: bool = False
     """False when the object was already there and nothing was sent."""
+    etag: str | None = None
+    """The store's ETag, where it has one (S3: the MD5 of a single-part upload)."""
 
 
 class ArchiveStore(Protocol):
@@ -117,11 +119,8 @@ class S3Store:
             sha256=metadata.get("sha256", ""),
             media_type=answer.get("ContentType", "application/octet-stream"),
             metadata=metadata,
+            etag=str(answer.get("ETag", "")).strip('"') or None,
         )
-
-    def etag(self, key: str) -> str:
-        with _store_errors(self.uri_for(key), "HEAD"):
-            return self.client.head_object(Bucket=self.bucket, Key=key)["ETag"].strip('"')
 
     def put(
         self, key: str, fileobj: BinaryIO, *, size: int, media_type: str, metadata: dict[str, str]

@@ -9,6 +9,7 @@ result URL (valid 24 h); an expired URL is re-queried while the vendor still kee
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -43,7 +44,7 @@ from prefect_image_edit.tasks.policy import (
 )
 from prefect_image_edit.tasks.prepare import source_client
 from prefect_image_edit.tasks.settings import get_settings
-from prefect_image_edit.tasks.sources import read_source
+from prefect_image_edit.tasks.sources import local_path, read_source
 from prefect_image_edit.vendors.results import TaskResult, TaskState
 
 __all__ = [
@@ -209,9 +210,7 @@ def _file_digest(ref: str | None) -> str | None:
         return ""
     if ref.startswith("s3://"):
         return None
-    import hashlib
 
-    from prefect_image_edit.tasks.sources import local_path
 
     try:
         return hashlib.sha256(local_path(ref).read_bytes()).hexdigest()

@@ -49,7 +49,7 @@ def test_erase_end_to_end_archives_with_metadata_and_pays_once(
         assert edited.convert("RGB").getpixel((5, 5)) == original.convert("RGB").getpixel((5, 5))
 
     raw = _head(s3, variant.erased.archived.uri)
-    assert raw["Metadata"]["vendor"] == (provider if provider != "local" else "local")
+    assert raw["Metadata"]["vendor"] == provider
     assert raw["Metadata"]["content-key"] == variant.erased.key
     assert raw["Metadata"]["input-image-sha256"]
     assert raw["Metadata"]["sha256"] == variant.erased.archived.sha256
