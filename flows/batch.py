@@ -178,10 +178,7 @@ async def batch_erase(
 
 async def _archive_manifest(summary: BatchSummary, archive: Any) -> str:
     storage = await resolve_archive(archive)
-    try:
-        run_id = str(get_run_context().flow_run.id)
-    except Exception:  # pragma: no cover - always inside a flow run here
-        run_id = None
+    run_id = str(get_run_context().flow_run.id)
     lines = [
         json.dumps({"flow_run_id": run_id, **row.model_dump()}, sort_keys=True)
         for row in summary.rows
