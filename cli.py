@@ -14,9 +14,9 @@ import sys
 from pathlib import Path
 
 from prefect_image_edit import __version__
+from prefect_image_edit.vendors.registry import erase_providers, names
 
-PROVIDERS = ("local", "ailabtools", "tencent", "volcengine")
-_CREDENTIAL_FLAGS = {"ailabtools": "ailabtools", "tencent": "tencent", "volcengine": "volcengine"}
+PROVIDERS = erase_providers()
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -59,7 +59,17 @@ def _erase(args: argparse.Namespace) -> int:
     try:
         mask = MaskOptions(mask=args.mask, boxes=args.box or [], from_alpha=args.from_alpha)
         connections = Connections(
-            **{vendor: getattr(args, f"{vendor}_credentials") for vendor in _CREDENTIAL_FLAGS},
+            **{
+                vendor: getattr(args, f"{vendor}_credentials")
+                for vendor in names()
+                if vendor in Connections.model_fields
+            },
+            other_credentials={
+                vendor: block
+                for vendor in names()
+                if vendor not in Connections.model_fields
+                and (block := getattr(args, f"{vendor}_credentials"))
+            },
             archive=args.archive,
         )
         settings = EraseSettings(seed=args.seed)
@@ -123,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     erase.add_argument(
         "--policy", choices=("fail", "downscale", "crop_around_mask"), default="downscale"
     )
-    for vendor in _CREDENTIAL_FLAGS:
+    for vendor in names():
         erase.add_argument(
             f"--{vendor}-credentials",
             metavar="BLOCK",

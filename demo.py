@@ -20,8 +20,6 @@ from PIL import Image, ImageDraw, ImageFilter
 
 __all__ = ["make_samples", "run_demo"]
 
-PROVIDERS = ("local", "ailabtools", "tencent", "volcengine")
-
 
 def _scene(size: tuple[int, int], hue: int) -> Image.Image:
     """A synthetic photo: sky, ground, a tree and a red ball to erase."""
@@ -86,28 +84,16 @@ def make_samples(folder: Path) -> dict[str, Path]:
 
 
 async def _save_blocks(emu, archive_dir: Path) -> None:
-    from prefect_image_edit.blocks import (
-        AILabToolsCredentials,
-        LocalArchiveStorage,
-        TencentCloudCredentials,
-        VolcengineCredentials,
-    )
+    """Save a credentials block named ``emulator`` per vendor, pointing at its emulator."""
+    from prefect_image_edit.blocks import LocalArchiveStorage
+    from prefect_image_edit.vendors import registry
 
-    await AILabToolsCredentials(
-        api_key=emu.ailabtools.api_key, endpoint_url=emu.ailabtools.base_url
-    ).asave("emulator", overwrite=True)
-    await TencentCloudCredentials(
-        secret_id=emu.tencent.secret_id,
-        secret_key=emu.tencent.secret_key,
-        region=emu.tencent.region,
-        endpoint_url=emu.tencent.base_url,
-    ).asave("emulator", overwrite=True)
-    await VolcengineCredentials(
-        access_key_id=emu.volcengine.access_key_id,
-        secret_access_key=emu.volcengine.secret_access_key,
-        region=emu.volcengine.region,
-        endpoint_url=emu.volcengine.base_url,
-    ).asave("emulator", overwrite=True)
+    for spec in registry.specs():
+        handle = getattr(emu, spec.name, None)
+        if handle is None or spec.emulator_credentials is None:
+            continue
+        block = spec.block_type()(**spec.emulator_credentials(handle))
+        await block.asave("emulator", overwrite=True)
     await LocalArchiveStorage(base_path=str(archive_dir)).asave("demo", overwrite=True)
 
 
@@ -118,17 +104,17 @@ async def _run(samples: dict[str, Path], out: Path, emu) -> None:
     from prefect_image_edit.flows.models import Connections, OutputOptions
     from prefect_image_edit.flows.try_on import try_on
     from prefect_image_edit.tasks.models import MaskOptions
+    from prefect_image_edit.vendors import registry
+    from prefect_image_edit.vendors.registry import erase_providers
 
     await _save_blocks(emu, out / "archive")
     connections = Connections(
-        ailabtools="emulator",
-        tencent="emulator",
-        volcengine="emulator",
+        **{name: "emulator" for name in registry.names() if name in Connections.model_fields},
         archive="image-edit-local-archive/demo",
     )
     mask = MaskOptions(mask=str(samples["mask"]))
     print("\n== erase, one image, every provider")
-    for provider in PROVIDERS:
+    for provider in erase_providers():
         outcome = await erase(
             str(samples["photo"]),
             mask,
@@ -184,6 +170,7 @@ def run_demo(output: str | os.PathLike[str] = "demo-output", *, fresh: bool = Tr
     from prefect_image_edit.emulators import run_emulators
     from prefect_image_edit.ledger import Ledger
     from prefect_image_edit.tasks.settings import get_settings
+    from prefect_image_edit.vendors import registry
 
     samples = make_samples(out / "inputs")
     print(f"inputs in {out / 'inputs'}")
@@ -192,13 +179,10 @@ def run_demo(output: str | os.PathLike[str] = "demo-output", *, fresh: bool = Tr
     ) as emu:
         print(
             "vendor emulators on "
-            + ", ".join(
-                f"{name} {getattr(emu, name).base_url}"
-                for name in ("ailabtools", "tencent", "volcengine")
-            )
+            + ", ".join(f"{name} {getattr(emu, name).base_url}" for name in registry.names())
         )
         asyncio.run(_run(samples, out, emu))
-        billed = {v: emu.counters.billable(v) for v in ("ailabtools", "tencent", "volcengine")}
+        billed = {v: emu.counters.billable(v) for v in registry.names()}
     ledger = Ledger(get_settings().ledger_dir).summary()
     print("\n== what it cost")
     print(

@@ -22,7 +22,14 @@ __all__ = ["ImageEditError", "InputError", "ResultExpired", "describe_source"]
 
 
 class ImageEditError(Exception):
-    """Base class of all errors raised on purpose by prefect-image-edit."""
+    """Base class of all errors raised on purpose by prefect-image-edit.
+
+    ``transient`` is the one retry decision: whether trying the same step again may succeed.
+    False by default (bad input, expired results, refusals); network and storage failures and
+    vendors' transient verdicts say True. Tasks retry on it and nothing else.
+    """
+
+    transient: bool = False
 
     def __reduce__(self):
         # Prefect pickles exceptions into task states; subclasses take keyword-only

@@ -35,11 +35,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from prefect_image_edit.errors import ImageEditError
-from prefect_image_edit.vendors._constants import (
-    AILABTOOLS,
-    AILABTOOLS_POLL_INTERVAL_SECONDS,
-    TASK_RETENTION_SECONDS,
-)
+from prefect_image_edit.vendors import registry
+from prefect_image_edit.vendors._constants import AILABTOOLS, AILABTOOLS_POLL_INTERVAL_SECONDS
 from prefect_image_edit.vendors.errors import VendorError
 from prefect_image_edit.vendors.results import TaskResult, TaskState
 
@@ -55,13 +52,16 @@ def deadline_for(
     submitted_at: datetime,
     *,
     timeout: float | None = None,
-    retention: float = TASK_RETENTION_SECONDS[AILABTOOLS],
+    retention: float | None = None,
 ) -> datetime:
     """When to stop polling a job: ``timeout`` s after submission, never past the retention.
 
     The vendor keeps a task for ``retention`` s after it *finished*; counting from submission
-    is the conservative reading, so a poll never asks about a task that may be gone.
+    is the conservative reading, so a poll never asks about a task that may be gone. The
+    default retention is AILabTools' (the vendor of the async jobs polled here).
     """
+    if retention is None:
+        retention = registry.get(AILABTOOLS).task_retention_seconds or 0
     if submitted_at.tzinfo is None:
         raise ValueError("submitted_at must be timezone-aware (UTC), got a naive datetime.")
     if timeout is not None and timeout < 0:

@@ -34,7 +34,9 @@ SPOOL_MEMORY_BYTES = 8 * 1024 * 1024
 
 
 class ArchiveError(ImageEditError):
-    """Archiving failed; the result is not (yet) durable."""
+    """Archiving failed; the result is not (yet) durable. Worth another try by default."""
+
+    transient = True
 
 
 class ArchiveVerificationError(ArchiveError):
@@ -43,6 +45,8 @@ class ArchiveVerificationError(ArchiveError):
 
 class SpoolTooLarge(ArchiveError):
     """More bytes arrived than the configured cap allows."""
+
+    transient = False
 
 
 @dataclass

@@ -19,19 +19,12 @@ from prefect_image_edit.archive.archiver import ArchiveError, Spool, SpoolTooLar
 from prefect_image_edit.errors import ResultExpired
 
 __all__ = [
-    "DEFAULT_RESULT_HOSTS",
     "AllowList",
     "DownloadError",
     "DownloadRefused",
     "download_to_spool",
 ]
 
-# Where each vendor serves results (PROTOCOLS.md 1.7, 2.6, 3.4).
-DEFAULT_RESULT_HOSTS: dict[str, tuple[str, ...]] = {
-    "tencent": ("https://*.myqcloud.com",),
-    "volcengine": ("https://*.byteimg.com",),
-    "ailabtools": ("https://*.aliyuncs.com",),
-}
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 MAX_REDIRECTS = 3
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -60,7 +53,10 @@ class AllowList:
 
     @classmethod
     def for_vendor(cls, vendor: str, extra: tuple[str, ...] = ()) -> AllowList:
-        return cls((*DEFAULT_RESULT_HOSTS.get(vendor, ()), *extra))
+        from prefect_image_edit.vendors import registry
+
+        hosts = registry.get(vendor).result_hosts if vendor in registry.names() else ()
+        return cls((*hosts, *extra))
 
     def allows(self, url: str) -> bool:
         try:

@@ -10,13 +10,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
+from prefect_image_edit.atomic import atomic_write
 from prefect_image_edit.errors import ImageEditError
 
 __all__ = ["ArchiveStore", "ArchiveStoreError", "ArchivedObject", "LocalStore", "S3Store"]
@@ -192,26 +191,9 @@ class LocalStore:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         meta_path = path.with_name(path.name + self._META_SUFFIX)
-        _atomic_write_json(meta_path, {"media_type": media_type, "metadata": metadata})
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".partial-")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                shutil.copyfileobj(fileobj, out, length=1 << 20)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        record = {"media_type": media_type, "metadata": metadata}
+        atomic_write(meta_path, json.dumps(record, sort_keys=True).encode())
+        atomic_write(path, fileobj)
 
     def open(self, key: str) -> BinaryIO:
         return self._path(key).open("rb")
-
-
-def _atomic_write_json(path: Path, data: dict) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".partial-")
-    try:
-        with os.fdopen(fd, "w") as out:
-            json.dump(data, out, sort_keys=True)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -22,7 +22,8 @@ from prefect_image_edit.flows.batch import batch_erase
 from prefect_image_edit.flows.erase import erase
 from prefect_image_edit.flows.sweeper import archive_sweeper
 from prefect_image_edit.flows.try_on import try_on
-from prefect_image_edit.tasks.limits import VENDOR_LIMITS, ensure_limit
+from prefect_image_edit.tasks.limits import ensure_limit, vendor_limits
+from prefect_image_edit.vendors import registry
 
 __all__ = ["build_deployments", "ensure_vendor_limits", "main"]
 
@@ -31,7 +32,7 @@ SWEEP_EVERY_SECONDS = 600
 
 async def ensure_vendor_limits() -> dict[str, int]:
     """Create each vendor's Prefect concurrency limit with its default, if missing."""
-    return {name: await ensure_limit(name, size) for name, size in VENDOR_LIMITS.values()}
+    return {name: await ensure_limit(name, size) for name, size in vendor_limits().values()}
 
 
 def build_deployments(connections: dict | None = None) -> list:
@@ -76,15 +77,13 @@ def build_deployments(connections: dict | None = None) -> list:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    for vendor in ("ailabtools", "tencent", "volcengine"):
+    for vendor in registry.names():
         parser.add_argument(f"--{vendor}", metavar="BLOCK", help=f"Saved {vendor} credentials.")
     parser.add_argument("--archive", metavar="SLUG/NAME", help="Saved archive storage block.")
     parser.add_argument("--limit", type=int, default=4, help="Runs executed at once.")
     args = parser.parse_args(argv)
     connections = {
-        key: value
-        for key in ("ailabtools", "tencent", "volcengine", "archive")
-        if (value := getattr(args, key))
+        key: value for key in (*registry.names(), "archive") if (value := getattr(args, key))
     }
     asyncio.run(ensure_vendor_limits())
     serve(*build_deployments(connections or None), limit=args.limit)

@@ -41,6 +41,7 @@ from prefect_image_edit.tasks.prepare import (
     prepare_inputs,
     source_client,
 )
+from prefect_image_edit.tasks.providers import provider as provider_spec
 from prefect_image_edit.tasks.sources import read_source
 from prefect_image_edit.vendors.errors import ErrorKind, VendorError, VendorRequestError
 
@@ -76,9 +77,10 @@ def should_fall_back(error: BaseException) -> bool:
 def mask_for_provider(
     mask: MaskOptions, provider: Provider, settings: EraseSettings
 ) -> MaskOptions:
-    """Tencent takes no ``dilate_size``: grow its mask here by the same amount, so every
-    provider erases the same region (a tight mask leaves the object's edge halo behind)."""
-    if provider != "tencent":
+    """A provider that takes no ``dilate_size`` (Tencent) gets its mask grown here by the same
+    amount, so every provider erases the same region (a tight mask leaves the object's edge
+    halo behind)."""
+    if provider_spec(provider).dilates_mask:
         return mask
     return mask.model_copy(update={"dilate_px": min(256, mask.dilate_px + settings.dilate_size)})
 

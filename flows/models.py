@@ -50,8 +50,18 @@ class Connections(BaseModel):
         description="Optional per-vendor request rate limit, shared through Prefect.",
     )
 
+    other_credentials: dict[str, str] = Field(
+        default_factory=dict,
+        description="Vendor name -> saved credentials block name, for vendors without a field "
+        "of their own here.",
+    )
+
     def credentials_for(self, provider: Provider) -> str | None:
-        return getattr(self, provider) if provider != "local" else None
+        if provider == "local":
+            return None
+        if provider in type(self).model_fields:
+            return getattr(self, provider)
+        return self.other_credentials.get(provider)
 
 
 class OutputOptions(BaseModel):

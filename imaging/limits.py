@@ -34,6 +34,7 @@ lists what the vendor accepts, for :func:`preflight` of a raw file.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 
 from prefect_image_edit.imaging.errors import LimitViolation
@@ -41,6 +42,8 @@ from prefect_image_edit.imaging.sources import ImageInfo, Source, probe_image
 
 __all__ = [
     "LIMITS",
+    "LOCAL",
+    "MB",
     "MIN_SIDE",
     "Limits",
     "Preflight",
@@ -131,32 +134,59 @@ class Limits:
         return found + (self.check_format(fmt) if fmt is not None else ())
 
 
-_IMAGE = frozenset({"JPEG", "PNG"})
-_MB = 1_000_000
+MB = 1_000_000
+"""The vendors' "MB", read as 10^6 bytes (the stricter reading)."""
+
+#: The pack's own OpenCV inpainting (the ``local`` provider); vendors' rows are in their specs.
+LOCAL = Limits("local", frozenset({"JPEG", "PNG"}), min_side=MIN_SIDE, max_side=8192)
+
+
+class _Targets(MutableMapping[str, Limits]):
+    """Every target's limits, keyed by target name: ``local`` and each registered vendor's rows.
+
+    Read from the vendor registry on every access, so a vendor registered at run time is known.
+    Rows may be set or deleted here too (tests patch tiny targets in); those changes sit on
+    top of the registry's rows.
+    """
+
+    def __init__(self) -> None:
+        self._set: dict[str, Limits] = {}
+        self._deleted: set[str] = set()
+
+    def _rows(self) -> dict[str, Limits]:
+        from prefect_image_edit.vendors import registry
+
+        rows = {LOCAL.target: LOCAL}
+        for spec in registry.specs():
+            rows.update((row.target, row) for row in spec.limits)
+        rows.update(self._set)
+        return {name: row for name, row in rows.items() if name not in self._deleted}
+
+    def __getitem__(self, target: str) -> Limits:
+        return self._rows()[target]
+
+    def __setitem__(self, target: str, limits: Limits) -> None:
+        self._deleted.discard(target)
+        self._set[target] = limits
+
+    def __delitem__(self, target: str) -> None:
+        if target not in self._rows():
+            raise KeyError(target)
+        self._set.pop(target, None)
+        self._deleted.add(target)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._rows())
+
+    def __len__(self) -> int:
+        return len(self._rows())
+
+    def copy(self) -> dict[str, Limits]:
+        return self._rows()
+
 
 #: Every target's limits, keyed by the names the tasks layer uses.
-LIMITS: dict[str, Limits] = {
-    "ailabtools-remove-objects": Limits(
-        "ailabtools-remove-objects", _IMAGE, min_side=65, max_side=4095, max_bytes=5 * _MB
-    ),
-    "ailabtools-try-on": Limits(
-        "ailabtools-try-on",
-        _IMAGE | {"BMP"},
-        min_side=151,
-        max_side=4095,
-        max_bytes=5 * _MB,
-        takes_mask=False,
-    ),
-    "tencent": Limits(
-        "tencent",
-        _IMAGE | {"BMP", "TIFF", "WEBP"},
-        min_side=MIN_SIDE,
-        max_side=4999,
-        max_base64_chars=6 * _MB - 1,
-    ),
-    "volcengine": Limits("volcengine", _IMAGE, min_side=MIN_SIDE, max_side=4096, max_bytes=5 * _MB),
-    "local": Limits("local", _IMAGE, min_side=MIN_SIDE, max_side=8192),
-}
+LIMITS: Mapping[str, Limits] = _Targets()
 
 
 def get_limits(target: str) -> Limits:

@@ -172,7 +172,6 @@ async def read_archived(storage: ArchiveStorage, ref: ArchivedRef) -> bytes:
     cache_policy=NO_CACHE,
     retries=5,
     retry_delay_seconds=retry_delays(5),
-    retry_jitter_factor=0.5,
     retry_condition_fn=should_retry,
 )
 async def archive_result(

@@ -12,49 +12,12 @@ from collections.abc import Mapping
 
 from prefect.blocks.abstract import CredentialsBlock
 
-from prefect_image_edit.blocks.credentials import (
-    AILabToolsCredentials,
-    TencentCloudCredentials,
-    VolcengineCredentials,
-)
 from prefect_image_edit.errors import InputError
+from prefect_image_edit.vendors import registry
 
-__all__ = ["ENVIRONMENT", "MissingCredentialsError", "resolve_credentials"]
+__all__ = ["MissingCredentialsError", "resolve_credentials"]
 
 CredentialsSource = str | CredentialsBlock | None
-
-_BLOCKS: dict[str, type[CredentialsBlock]] = {
-    "ailabtools": AILabToolsCredentials,
-    "tencent": TencentCloudCredentials,
-    "volcengine": VolcengineCredentials,
-}
-
-# Block field -> environment variable. The first names are the vendors' SDK conventions.
-ENVIRONMENT: dict[str, dict[str, str]] = {
-    "ailabtools": {
-        "api_key": "AILABTOOLS_API_KEY",
-        "endpoint_url": "AILABTOOLS_ENDPOINT_URL",
-    },
-    "tencent": {
-        "secret_id": "TENCENTCLOUD_SECRET_ID",
-        "secret_key": "TENCENTCLOUD_SECRET_KEY",
-        "token": "TENCENTCLOUD_SESSION_TOKEN",
-        "region": "TENCENTCLOUD_REGION",
-        "endpoint_url": "TENCENTCLOUD_AIART_ENDPOINT_URL",
-    },
-    "volcengine": {
-        "access_key_id": "VOLC_ACCESSKEY",
-        "secret_access_key": "VOLC_SECRETKEY",
-        "session_token": "VOLC_SESSION_TOKEN",
-        "region": "VOLC_REGION",
-        "endpoint_url": "VOLC_VISUAL_ENDPOINT_URL",
-    },
-}
-_REQUIRED: dict[str, tuple[str, ...]] = {
-    "ailabtools": ("api_key",),
-    "tencent": ("secret_id", "secret_key"),
-    "volcengine": ("access_key_id", "secret_access_key"),
-}
 
 
 class MissingCredentialsError(InputError):
@@ -70,7 +33,7 @@ async def resolve_credentials(
     """The credentials block for ``vendor``.
 
     Args:
-        vendor: ``ailabtools``, ``tencent`` or ``volcengine``.
+        vendor: A registered vendor (``ailabtools``, ``tencent``, ``volcengine``, ...).
         credentials: A block instance, the name of a saved block (``"prod"`` or
             ``"tencent-cloud-credentials/prod"``), or ``None`` for the environment.
         environ: The environment to read (default ``os.environ``).
@@ -78,7 +41,8 @@ async def resolve_credentials(
     Raises:
         MissingCredentialsError: nothing usable was found; the message names what to set.
     """
-    block_type = _BLOCKS[vendor]
+    spec = registry.get(vendor)
+    block_type = spec.block_type()
     if isinstance(credentials, CredentialsBlock):
         if not isinstance(credentials, block_type):
             raise MissingCredentialsError(
@@ -97,9 +61,9 @@ async def resolve_credentials(
                 source="credentials",
             ) from exc
     env = os.environ if environ is None else environ
-    names = ENVIRONMENT[vendor]
+    names = spec.env
     values = {field: env[var] for field, var in names.items() if env.get(var)}
-    missing = [names[field] for field in _REQUIRED[vendor] if field not in values]
+    missing = [names[field] for field in spec.required if field not in values]
     if missing:
         raise MissingCredentialsError(
             f"no {vendor} credentials: pass the name of a saved "

@@ -52,7 +52,8 @@ from prefect_image_edit.tasks.policy import (
     should_retry,
 )
 from prefect_image_edit.tasks.prepare import read_staged
-from prefect_image_edit.tasks.providers import PROVIDERS, call_provider, vendor_parameters
+from prefect_image_edit.tasks.providers import call_provider, vendor_parameters
+from prefect_image_edit.tasks.providers import provider as provider_spec
 from prefect_image_edit.tasks.settings import get_settings
 from prefect_image_edit.vendors.errors import SeedRejectedError
 from prefect_image_edit.vendors.files import sniff_format
@@ -71,7 +72,7 @@ RETRIES = 4
 
 def erase_key(inputs: PreparedInputs, provider: Provider, settings: EraseSettings) -> str:
     """The content key of one erase: prepared bytes, provider, action, parameters, seed."""
-    spec = PROVIDERS[provider]
+    spec = provider_spec(provider)
     return content_key(
         "erase",
         spec.vendor,
@@ -110,7 +111,7 @@ async def _call_once(
             "the prepared inputs are no longer on this machine; prepare them again",
             source=inputs.source,
         )
-    spec = PROVIDERS[provider]
+    spec = provider_spec(provider)
     if not spec.paid:
         return await call_provider(provider, client, image, mask, settings, seed)
     async with vendor_slot(spec.vendor, requests_per_second=requests_per_second):
@@ -140,7 +141,7 @@ async def _pay_for_result(
 ) -> PaidCall:
     """Make the paid call (trying other seeds on 201304) and record its answer at once."""
     logger = get_run_logger()
-    spec = PROVIDERS[provider]
+    spec = provider_spec(provider)
     hashes = {"image": inputs.image.sha256, "mask": inputs.mask.sha256}
     rejected: SeedRejectedError | None = None
     for seed in _seeds(settings):
@@ -264,7 +265,7 @@ async def _erase(
     requests_per_second: float | None,
 ) -> ErasedImage:
     settings = settings or EraseSettings()
-    spec = PROVIDERS[provider]
+    spec = provider_spec(provider)
     if inputs.provider != provider:
         raise InputError(
             f"inputs were prepared for {inputs.provider}, not {provider}", source=inputs.source
@@ -314,7 +315,6 @@ _TASK_OPTIONS: dict[str, Any] = {
     "persist_result": True,
     "retries": RETRIES,
     "retry_delay_seconds": retry_delays(RETRIES),
-    "retry_jitter_factor": 0.5,
     "retry_condition_fn": should_retry,
     "timeout_seconds": 900,
 }

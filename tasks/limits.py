@@ -28,15 +28,15 @@ from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
 from prefect.concurrency.asyncio import concurrency, rate_limit
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
-__all__ = ["VENDOR_LIMITS", "ensure_limit", "limit_name", "vendor_slot"]
+from prefect_image_edit.vendors import registry
 
-# (limit name, default concurrent calls). Tencent aiart allows 1 concurrent job per account by
-# default; the others publish no figure, so the defaults are conservative.
-VENDOR_LIMITS: dict[str, tuple[str, int]] = {
-    "tencent": ("image-edit:tencent-aiart", 1),
-    "volcengine": ("image-edit:volcengine-cv", 2),
-    "ailabtools": ("image-edit:ailabtools", 4),
-}
+__all__ = ["ensure_limit", "limit_name", "vendor_limits", "vendor_slot"]
+
+
+def vendor_limits() -> dict[str, tuple[str, int]]:
+    """Vendor -> (limit name, default size), from the vendor registry."""
+    return {spec.name: (spec.limit_name, spec.concurrency) for spec in registry.specs()}
+
 
 LEASE_SECONDS = 60
 _known_limits: dict[tuple[str, str], int] = {}
@@ -52,7 +52,7 @@ async def _acquire(lock: threading.Semaphore | threading.Lock) -> None:
 
 
 def limit_name(vendor: str) -> str:
-    return VENDOR_LIMITS[vendor][0]
+    return registry.get(vendor).limit_name
 
 
 def _api_url() -> str:
@@ -115,7 +115,8 @@ async def vendor_slot(
     vendor: str, *, requests_per_second: float | None = None
 ) -> AsyncIterator[None]:
     """Hold one of the vendor's concurrency slots (and take a rate-limit token if asked)."""
-    name, default = VENDOR_LIMITS[vendor]
+    spec = registry.get(vendor)
+    name, default = spec.limit_name, spec.concurrency
     size = await ensure_limit(name, default)
     if requests_per_second:
         rate_name = f"{name}-rate"

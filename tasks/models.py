@@ -8,9 +8,9 @@ and the Prefect UI renders them as forms.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
     "ArchivedRef",
@@ -24,7 +24,30 @@ __all__ = [
     "StagedFile",
 ]
 
-Provider = Literal["local", "ailabtools", "tencent", "volcengine"]
+
+def provider_names() -> tuple[str, ...]:
+    from prefect_image_edit.vendors.registry import erase_providers
+
+    return erase_providers()
+
+
+def _known_provider(name: str) -> str:
+    if name not in provider_names():
+        raise ValueError(
+            f"unknown provider {name!r}; expected one of: {', '.join(provider_names())}"
+        )
+    return name
+
+
+class _ProviderChoices:
+    """The JSON schema of a provider: a choice of the registered ones (a drop-down in the UI)."""
+
+    def __get_pydantic_json_schema__(self, core_schema: Any, handler: Any) -> dict[str, Any]:
+        return {"type": "string", "enum": list(provider_names())}
+
+
+Provider = Annotated[str, AfterValidator(_known_provider), _ProviderChoices()]
+"""An erase provider: ``local`` (OpenCV here, free) or a registered vendor's name."""
 ResizePolicy = Literal["fail", "downscale", "crop_around_mask"]
 
 

@@ -18,23 +18,22 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 from collections.abc import Mapping
+from contextvars import ContextVar
 from typing import Any
 
 from prefect.cache_policies import CacheKeyFnPolicy, CachePolicy
-from prefect.tasks import exponential_backoff
 
-from prefect_image_edit.archive.archiver import ArchiveError, SpoolTooLarge
-from prefect_image_edit.archive.download import DownloadError
-from prefect_image_edit.archive.store import ArchiveStoreError
 from prefect_image_edit.errors import ImageEditError
 from prefect_image_edit.tasks.locking import FlockLockManager
 from prefect_image_edit.tasks.settings import get_settings
-from prefect_image_edit.vendors.errors import RetryVerdict, VendorError
 
 __all__ = [
     "CACHE_VERSION",
     "LOCKS",
+    "MAX_RETRY_AFTER_SECONDS",
+    "BackoffDelays",
     "content_key",
     "paid_call_cache_policy",
     "retry_delays",
@@ -42,6 +41,11 @@ __all__ = [
 ]
 
 CACHE_VERSION = "v1"
+
+MAX_RETRY_AFTER_SECONDS = 60.0
+"""The longest ``Retry-After`` honoured; a vendor asking for more is waited on for this long."""
+
+_retry_after: ContextVar[float | None] = ContextVar("image_edit_retry_after", default=None)
 
 LOCKS = FlockLockManager(lambda: get_settings().locks_dir)
 
@@ -77,32 +81,49 @@ def paid_call_cache_policy(cache_key_fn) -> CachePolicy:
     )
 
 
-def retry_delays(retries: int) -> list[float]:
-    """Exponential backoff from the pack's settings (jitter is added by Prefect)."""
-    return exponential_backoff(get_settings().retry_backoff_seconds)(retries)
+class BackoffDelays(list):
+    """Prefect's ``retry_delay_seconds``, computed when a retry is scheduled, not at import.
+
+    Prefect indexes this list with the retry number when a task fails. Each delay is the pack's
+    backoff (``PREFECT_IMAGE_EDIT_RETRY_BACKOFF`` read at that moment, doubling per retry, with
+    up to 50 % jitter added here), and never shorter than the ``Retry-After`` the vendor sent
+    with a rate-limited answer (clamped to :data:`MAX_RETRY_AFTER_SECONDS`). Prefect's own
+    jitter stays off: it could shorten a delay below what the vendor asked for.
+    """
+
+    def __init__(self, retries: int) -> None:
+        super().__init__([0.0] * retries)
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        base = get_settings().retry_backoff_seconds * 2**index
+        delay = base * (1 + 0.5 * random.random())
+        hint = _retry_after.get()
+        return max(delay, min(hint, MAX_RETRY_AFTER_SECONDS)) if hint else delay
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
 
 
-_RETRYABLE = (RetryVerdict.RESUBMIT, RetryVerdict.RETRY_ONCE)
+def retry_delays(retries: int) -> BackoffDelays:
+    """Exponential backoff from the pack's settings, read at retry time (see BackoffDelays)."""
+    return BackoffDelays(retries)
 
 
 def should_retry(task, task_run, state) -> bool:
-    """Prefect ``retry_condition_fn``: retry only what the classification allows.
+    """Prefect ``retry_condition_fn``: retry exactly what the error calls transient.
 
-    Vendor errors follow their verdict (the task itself turns a second ambiguous failure into a
-    permanent one, so a possibly billed job is resent at most once); downloads and archive
-    uploads retry when transient; bad input, expired results and unknown errors never do.
+    The pack's errors carry ``transient`` (vendor errors derive it from their classification
+    verdict; the task itself turns a second ambiguous failure into a permanent one, so a
+    possibly billed job is resent at most once). Foreign errors retry only for storage network
+    failures and timeouts. A vendor's ``Retry-After`` is handed to :class:`BackoffDelays`,
+    which Prefect reads right after this returns.
     """
     exc = state.data if isinstance(state.data, BaseException) else None
-    if isinstance(exc, VendorError):
-        return exc.retry in _RETRYABLE
-    if isinstance(exc, (DownloadError, ArchiveStoreError)):
-        return exc.transient
-    if isinstance(exc, SpoolTooLarge):
-        return False
-    if isinstance(exc, ArchiveError):
-        return True
+    _retry_after.set(getattr(exc, "retry_after", None))
     if isinstance(exc, ImageEditError):
-        return False
+        return exc.transient
     return _is_transient_storage_error(exc) or isinstance(exc, TimeoutError)
 
 

@@ -7,19 +7,21 @@ The prepared bytes are staged on this machine (content-addressed) and passed on 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import io
 import os
-import pickle
-import tempfile
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import anyio.to_thread
 from prefect import task
 from prefect.cache_policies import NO_CACHE
+from pydantic import BaseModel, ConfigDict, ValidationError
 
+from prefect_image_edit.atomic import atomic_write
 from prefect_image_edit.imaging import (
     AlphaMask,
     BoxMask,
@@ -35,13 +37,20 @@ from prefect_image_edit.tasks.models import (
     ResizePolicy,
     StagedFile,
 )
-from prefect_image_edit.tasks.providers import PROVIDERS
+from prefect_image_edit.tasks.providers import provider as provider_spec
 from prefect_image_edit.tasks.settings import get_settings
 from prefect_image_edit.tasks.sources import read_source
 
-__all__ = ["load_pair", "load_recipe", "prepare_inputs", "stage_bytes", "stage_recipe"]
+__all__ = [
+    "load_pair",
+    "load_recipe",
+    "prepare_inputs",
+    "stage_bytes",
+    "stage_recipe",
+    "sweep_staging",
+]
 
-_EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg"}
+_EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "application/json": "json"}
 
 
 def _named(data: bytes, name: str) -> io.BytesIO:
@@ -92,17 +101,63 @@ async def load_pair(
     return await anyio.to_thread.run_sync(_prepare)
 
 
+STAGING_MAX_AGE_SECONDS = 24 * 3600
+"""Staged inputs untouched for this long are deleted (``PREFECT_IMAGE_EDIT_STAGING_MAX_AGE``)."""
+_SWEEP_EVERY_SECONDS = 600.0
+_last_sweep = 0.0
+
+
+def _staging_dir() -> Path:
+    return get_settings().home / "staging"
+
+
 def stage_bytes(data: bytes, sha256: str, media_type: str) -> StagedFile:
-    """Write bytes under their sha256 in the staging area (once; the name is the content)."""
-    folder = get_settings().home / "staging"
-    folder.mkdir(parents=True, exist_ok=True)
+    """Write bytes under their sha256 in the staging area (once; the name is the content).
+
+    Staged files are a short-lived hand-over between the prepare and paid tasks of a run:
+    using one refreshes its age, and files untouched for a day are swept (see
+    :func:`sweep_staging`). Paid results are not kept here: the ledger holds those.
+    """
+    folder = _staging_dir()
     path = folder / f"{sha256}.{_EXTENSIONS.get(media_type, 'bin')}"
-    if not (path.is_file() and path.stat().st_size == len(data)):
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".partial-")
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.replace(tmp, path)
+    if path.is_file() and path.stat().st_size == len(data):
+        os.utime(path)
+    else:
+        atomic_write(path, data)
+    sweep_staging(folder)
     return StagedFile(path=str(path), sha256=sha256, size=len(data), media_type=media_type)
+
+
+def sweep_staging(folder: Path | None = None, *, now: float | None = None) -> int:
+    """Delete staged files older than the maximum age; at most once per 10 minutes a process.
+
+    Returns:
+        How many files were deleted.
+    """
+    global _last_sweep
+    now = time.time() if now is None else now
+    if now - _last_sweep < _SWEEP_EVERY_SECONDS:
+        return 0
+    _last_sweep = now
+    max_age = float(os.environ.get("PREFECT_IMAGE_EDIT_STAGING_MAX_AGE", STAGING_MAX_AGE_SECONDS))
+    deleted = 0
+    for path in (folder or _staging_dir()).glob("*"):
+        with contextlib.suppress(OSError):
+            if now - path.stat().st_mtime > max_age:
+                path.unlink()
+                deleted += 1
+    return deleted
+
+
+class _Recipe(BaseModel):
+    """What mapping a result back needs, as versioned JSON (never a pickle: the staging
+    directory may be shared, and unpickling runs code)."""
+
+    model_config = ConfigDict(ser_json_bytes="base64", val_json_bytes="base64")
+
+    version: Literal[1] = 1
+    image: PreparedImage
+    mask: PreparedMask
 
 
 def stage_recipe(prepared: PreparedImage, mask: PreparedMask) -> StagedFile:
@@ -110,15 +165,21 @@ def stage_recipe(prepared: PreparedImage, mask: PreparedMask) -> StagedFile:
 
     ``restore_result`` then decodes the source once instead of preparing it all again.
     """
-    light = (dataclasses.replace(prepared, data=b"", original=b""), mask)
-    data = pickle.dumps(light, protocol=pickle.HIGHEST_PROTOCOL)
-    return stage_bytes(data, hashlib.sha256(data).hexdigest(), "application/octet-stream")
+    light = dataclasses.replace(prepared, data=b"", original=b"")
+    data = _Recipe(image=light, mask=mask).model_dump_json().encode()
+    return stage_bytes(data, hashlib.sha256(data).hexdigest(), "application/json")
 
 
 def load_recipe(staged: StagedFile | None) -> tuple[PreparedImage, PreparedMask] | None:
-    """The staged recipe, or None when it is gone (prepare again then)."""
+    """The staged recipe, or None when it is gone or of another version (prepare again)."""
     data = read_staged(staged) if staged is not None else None
-    return pickle.loads(data) if data else None  # written by stage_recipe on this machine
+    if not data:
+        return None
+    try:
+        recipe = _Recipe.model_validate_json(data)
+    except ValidationError:
+        return None
+    return recipe.image, recipe.mask
 
 
 def read_staged(staged: StagedFile) -> bytes | None:
@@ -154,7 +215,7 @@ async def prepare_inputs(
     typed ``InputError`` naming the file, before any paid call. ``s3://`` sources are read
     with the archive block's S3 client.
     """
-    spec = PROVIDERS[provider]
+    spec = provider_spec(provider)
     prepared, prepared_mask = await load_pair(
         image, mask, target=spec.target, policy=policy, s3_client=await source_client(archive)
     )

@@ -1,7 +1,9 @@
-"""Erase providers: which vendor, action and input limits each one means, and how to call it.
+"""Erase providers: ``local`` plus every registered vendor that erases.
 
-The table is data so the flows, the cache keys and the tests agree on one definition. The
-``local`` provider runs OpenCV on this machine (the embedded default: no keys, no cost).
+Everything here is derived from the vendor registry (``vendors/registry.py``): the action named
+in cache keys, the limits target inputs are prepared for, the canonical parameters and the call
+itself. The ``local`` provider runs OpenCV on this machine (the embedded default: no keys, no
+cost).
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ from PIL import Image
 
 from prefect_image_edit.errors import InputError
 from prefect_image_edit.tasks.models import EraseSettings, Provider
+from prefect_image_edit.vendors import registry
 from prefect_image_edit.vendors.results import EraseResult
 
-__all__ = ["PROVIDERS", "ProviderSpec", "call_provider", "vendor_parameters"]
+__all__ = ["ProviderSpec", "call_provider", "provider", "vendor_parameters"]
 
 
 @dataclass(frozen=True)
@@ -29,33 +32,40 @@ class ProviderSpec:
     target: str
     """The ``imaging`` limits target inputs are prepared for."""
     paid: bool
+    dilates_mask: bool = True
+    """Whether the provider grows the mask itself; if not, the pack does before sending."""
+    seeded: bool = True
 
 
-PROVIDERS: dict[str, ProviderSpec] = {
-    "local": ProviderSpec("local", "local", "OpenCVInpaint", "local", paid=False),
-    "ailabtools": ProviderSpec(
-        "ailabtools", "ailabtools", "RemoveObjectsAdvanced", "ailabtools-remove-objects", True
-    ),
-    "tencent": ProviderSpec("tencent", "tencent", "ImageInpaintingRemoval", "tencent", True),
-    # CVProcess and Img2ImgInpainting both run req_key=i2i_inpainting; the key names the model.
-    "volcengine": ProviderSpec("volcengine", "volcengine", "i2i_inpainting", "volcengine", True),
-}
+LOCAL = ProviderSpec("local", "local", "OpenCVInpaint", "local", paid=False)
 
 
-def vendor_parameters(provider: Provider, settings: EraseSettings, seed: int) -> dict[str, Any]:
+def provider(name: Provider) -> ProviderSpec:
+    """The spec of provider ``name`` (``local`` or a registered vendor that erases)."""
+    if name == "local":
+        return LOCAL
+    try:
+        spec = registry.get(name)
+    except KeyError as error:
+        raise InputError(str(error.args[0]), source="provider") from None
+    if spec.erase is None:
+        raise InputError(f"{spec.title} does not erase", source="provider")
+    return ProviderSpec(
+        name,
+        spec.name,
+        spec.erase.action,
+        spec.erase.target,
+        paid=True,
+        dilates_mask=spec.erase.dilates_mask,
+        seeded=spec.erase.seeded,
+    )
+
+
+def vendor_parameters(name: Provider, settings: EraseSettings, seed: int) -> dict[str, Any]:
     """The parameters a provider actually receives, canonical, for cache keys and metadata."""
-    if provider == "tencent":
-        return {"logo_add": 1 if settings.visible_mark else 0, "rsp_img_type": "url"}
-    if provider == "local":
+    if name == "local":
         return {"dilate_size": settings.dilate_size}
-    return {
-        "steps": settings.steps,
-        "strength": settings.strength,
-        "scale": settings.scale,
-        "seed": seed,
-        "dilate_size": settings.dilate_size,
-        "quality": settings.quality,
-    }
+    return registry.get(name).erase.parameters(settings, seed)
 
 
 def _local_inpaint(image: bytes, mask: bytes, dilate_size: int) -> bytes:
@@ -74,26 +84,16 @@ def _local_inpaint(image: bytes, mask: bytes, dilate_size: int) -> bytes:
 
 
 async def call_provider(
-    provider: Provider,
+    name: Provider,
     client: Any,
     image: bytes,
     mask: bytes,
     settings: EraseSettings,
     seed: int,
 ) -> EraseResult:
-    """Make the one (possibly paid) call of ``provider``; ``client`` is None for ``local``."""
-    params = vendor_parameters(provider, settings, seed)
-    if provider == "local":
+    """Make the one (possibly paid) call of provider ``name``; ``client`` is None for ``local``."""
+    params = vendor_parameters(name, settings, seed)
+    if name == "local":
         data = await anyio.to_thread.run_sync(_local_inpaint, image, mask, settings.dilate_size)
-        return EraseResult(
-            vendor="local", action="OpenCVInpaint", image_bytes=data, parameters=params
-        )
-    if provider == "ailabtools":
-        return await client.remove_objects_advanced(image, mask, **params)
-    if provider == "tencent":
-        return await client.image_inpainting_removal(
-            image=image, mask=mask, rsp_img_type="url", logo_add=params["logo_add"]
-        )
-    if provider == "volcengine":
-        return await client.i2i_inpainting(image=image, mask=mask, return_url=True, **params)
-    raise InputError(f"unknown provider {provider!r}", source="provider")
+        return EraseResult(vendor="local", action=LOCAL.action, image_bytes=data, parameters=params)
+    return await registry.get(name).erase.call(client, image, mask, params)

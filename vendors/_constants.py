@@ -23,16 +23,6 @@ TENCENT = "tencent"
 VOLCENGINE = "volcengine"
 VENDORS = (AILABTOOLS, TENCENT, VOLCENGINE)
 
-# How long a result URL lives when the URL itself does not say (DESIGN.md, Expiry and archiving).
-RESULT_URL_TTL_SECONDS: dict[str, int] = {
-    TENCENT: 3600,
-    VOLCENGINE: 86400,
-    AILABTOOLS: 86400,
-}
-
-# How long the vendor keeps an async task queryable.
-TASK_RETENTION_SECONDS: dict[str, int] = {AILABTOOLS: 86400}
-
 # Keep-alive pool and redirects: vendor APIs never redirect a POST; following one could resend
 # a paid call to a host nobody chose.
 FOLLOW_REDIRECTS = False

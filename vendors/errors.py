@@ -206,8 +206,12 @@ class VendorError(ImageEditError):
 
     @property
     def transient(self) -> bool:
-        """True when some retry is allowed (see ``retry`` for which)."""
-        return self.retry.transient
+        """True when the same request may be sent again (``RESUBMIT`` or ``RETRY_ONCE``).
+
+        ``NEW_SEED`` is not: the same body gives the same refused output; the erase task
+        changes the seed itself.
+        """
+        return self.retry in (RetryVerdict.RESUBMIT, RetryVerdict.RETRY_ONCE)
 
 
 class VendorRequestError(VendorError):

@@ -13,8 +13,6 @@ from urllib.parse import parse_qs, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from prefect_image_edit.vendors._constants import RESULT_URL_TTL_SECONDS
-
 __all__ = [
     "EraseResult",
     "TaskResult",
@@ -45,7 +43,9 @@ def result_url_expiry(url: str, *, vendor: str, received_at: datetime) -> dateti
         value = (query.get(name) or [None])[0]
         if value and value.isdigit():
             return datetime.fromtimestamp(int(value), UTC)
-    return received_at + timedelta(seconds=RESULT_URL_TTL_SECONDS[vendor])
+    from prefect_image_edit.vendors import registry
+
+    return received_at + timedelta(seconds=registry.get(vendor).result_ttl_seconds)
 
 
 class _Result(BaseModel):

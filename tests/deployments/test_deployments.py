@@ -18,7 +18,7 @@ from prefect_image_edit.flows.batch import batch_erase
 from prefect_image_edit.flows.erase import erase
 from prefect_image_edit.flows.sweeper import archive_sweeper
 from prefect_image_edit.flows.try_on import try_on
-from prefect_image_edit.tasks.limits import VENDOR_LIMITS
+from prefect_image_edit.tasks.limits import vendor_limits
 
 PREFECT_YAML = Path(__file__).parents[2] / "deployments" / "prefect.yaml"
 FLOWS = [erase, batch_erase, try_on, archive_sweeper]
@@ -96,7 +96,7 @@ def test_deployments_apply_to_a_real_api_and_limits_exist():
             names = {(await client.read_deployment(i)).name for i in ids}
             sizes = {
                 name: (await client.read_global_concurrency_limit_by_name(name)).limit
-                for name, _ in VENDOR_LIMITS.values()
+                for name, _ in vendor_limits().values()
             }
         return limits, names, sizes
 

@@ -22,7 +22,7 @@ from prefect.settings import PREFECT_API_URL
 from prefect_image_edit.flows.batch import batch_erase
 from prefect_image_edit.flows.batch_items import BatchSource
 from prefect_image_edit.ledger import CallState, Ledger
-from prefect_image_edit.tasks.limits import VENDOR_LIMITS
+from prefect_image_edit.tasks.limits import limit_name, vendor_limits
 from prefect_image_edit.tasks.settings import get_settings
 
 CHILD = textwrap.dedent(
@@ -52,7 +52,7 @@ def _wait_for(predicate, timeout: float, what: str) -> None:
 def test_killed_batch_resumes_without_paying_twice(emu, connections, make_scene, tmp_path):
     # A killed holder's concurrency slot is never reclaimed on an ephemeral API (no
     # repossessor), so leave room for the two slots the killed child may hold.
-    name = VENDOR_LIMITS["volcengine"][0]
+    name = limit_name("volcengine")
 
     async def widen(limit: int, active: int | None = None):
         from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
@@ -112,7 +112,7 @@ def test_killed_batch_resumes_without_paying_twice(emu, connections, make_scene,
         )
         summary = asyncio.run(state.aresult(raise_on_failure=False))
     finally:
-        asyncio.run(widen(VENDOR_LIMITS["volcengine"][1], active=0))
+        asyncio.run(widen(vendor_limits()["volcengine"][1], active=0))
 
     assert state.is_completed(), state.message
     assert summary.succeeded == ITEMS

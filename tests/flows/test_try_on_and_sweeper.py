@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from PIL import Image
@@ -13,7 +14,7 @@ from prefect_image_edit.emulators import FaultKind
 from prefect_image_edit.errors import ResultExpired
 from prefect_image_edit.flows.sweeper import archive_sweeper
 from prefect_image_edit.flows.try_on import try_on
-from prefect_image_edit.ledger import CallState, Ledger
+from prefect_image_edit.ledger import CallState, Ledger, PaidCall
 from prefect_image_edit.tasks.erase import erase_image
 from prefect_image_edit.tasks.models import MaskOptions
 from prefect_image_edit.tasks.prepare import prepare_inputs
@@ -130,15 +131,34 @@ def test_sweeper_finishes_an_abandoned_try_on_job(emu, connections, wardrobe, ow
     assert own_ledger.get(job.key).state is CallState.ARCHIVED
 
 
-def test_sweeper_reports_an_expired_url_and_raises_an_event(
+def test_tencent_results_are_staged_so_the_sweeper_archives_them_an_hour_later(
     emu, connections, make_scene, own_ledger, broken_archive
 ):
     image, mask = make_scene()
     with pytest.raises(ArchiveStoreError, match="HTTP 403"):
         asyncio.run(_erase_into(str(image), str(mask), "tencent", "emu", broken_archive))
     [record] = own_ledger.pending()
-    assert record.result_url and record.staged_file is None  # Tencent answered with a URL
-    emu.clock.advance(3700)  # the COS-style URL (1 h) is now expired at the vendor
+    assert own_ledger.staged_path(record) is not None  # the bytes, not a 1 h COS link
+    emu.clock.advance(3700)  # a COS link would have expired by now
+    report = asyncio.run(archive_sweeper(connections=connections))
+    assert [r.outcome for r in report.swept] == ["archived"]
+    assert emu.counters.billable("tencent") == 1
+
+
+def test_sweeper_reports_an_expired_url_and_raises_an_event(emu, connections, own_ledger):
+    # A result known only by a link that expired before anyone archived it.
+    expired = datetime.now(UTC) - timedelta(minutes=5)
+    window = f"{int(expired.timestamp()) - 3600};{int(expired.timestamp())}"
+    record = own_ledger.save(
+        PaidCall(
+            key="image-edit/erase/tencent/expired-link",
+            vendor="tencent",
+            action="ImageInpaintingRemoval",
+            state=CallState.READY,
+            result_url=f"https://r.cos.ap-guangzhou.myqcloud.com/x.jpg?q-sign-time={window}",
+            expires_at=expired,
+        )
+    )
     report = asyncio.run(archive_sweeper(connections=connections, safety_margin_minutes=120))
     assert [r.outcome for r in report.swept] == ["expired"]
     assert report.events == 1

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from prefect import get_client
 
-from prefect_image_edit.tasks.limits import VENDOR_LIMITS, vendor_slot
+from prefect_image_edit.tasks.limits import limit_name, vendor_slot
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
@@ -26,7 +26,7 @@ def test_missing_limit_is_created_with_the_vendor_default_and_enforced():
     async def main():
         await asyncio.gather(*(call() for _ in range(3)))
         async with get_client() as client:
-            return await client.read_global_concurrency_limit_by_name(VENDOR_LIMITS["tencent"][0])
+            return await client.read_global_concurrency_limit_by_name(limit_name("tencent"))
 
     limit = asyncio.run(main())
     assert limit.limit == 1
@@ -34,7 +34,7 @@ def test_missing_limit_is_created_with_the_vendor_default_and_enforced():
 
 
 def test_existing_limit_is_left_as_the_user_set_it():
-    name = VENDOR_LIMITS["volcengine"][0]
+    name = limit_name("volcengine")
 
     async def main():
         async with get_client() as client:

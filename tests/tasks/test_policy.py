@@ -12,6 +12,7 @@ from prefect_image_edit.archive.download import DownloadError, DownloadRefused
 from prefect_image_edit.archive.store import ArchiveStoreError
 from prefect_image_edit.errors import InputError, ResultExpired
 from prefect_image_edit.tasks.policy import (
+    MAX_RETRY_AFTER_SECONDS,
     content_key,
     paid_call_cache_policy,
     retry_delays,
@@ -82,9 +83,34 @@ def test_content_key_is_stable_and_sensitive_to_every_part():
         assert content_key(**{**base, **change}) != key
 
 
-def test_retry_delays_follow_settings(monkeypatch):
+def test_retry_delays_are_read_when_a_retry_is_scheduled(monkeypatch):
+    delays = retry_delays(4)  # made at import time in the tasks
     monkeypatch.setenv("PREFECT_IMAGE_EDIT_RETRY_BACKOFF", "2")
-    assert retry_delays(4) == [2, 4, 8, 16]
+    assert len(delays) == 4
+    for index, base in enumerate([2, 4, 8, 16]):
+        assert base <= delays[index] <= base * 1.5  # jitter only ever adds
+    monkeypatch.setenv("PREFECT_IMAGE_EDIT_RETRY_BACKOFF", "0.5")
+    assert 0.5 <= delays[0] <= 0.75
+
+
+def test_retry_after_is_honoured_and_clamped(monkeypatch):
+    monkeypatch.setenv("PREFECT_IMAGE_EDIT_RETRY_BACKOFF", "0.05")
+    delays = retry_delays(3)
+    limited = RateLimitedError(
+        "slow down",
+        vendor="tencent",
+        action="A",
+        kind=ErrorKind.RATE_LIMITED,
+        retry=RetryVerdict.RESUBMIT,
+    )
+    limited.retry_after = 4.0
+    assert should_retry(None, None, _State(limited)) is True
+    assert delays[0] >= 4.0
+    limited.retry_after = 3600.0
+    should_retry(None, None, _State(limited))
+    assert delays[0] == MAX_RETRY_AFTER_SECONDS
+    should_retry(None, None, _State(_vendor_error(RetryVerdict.RESUBMIT)))
+    assert delays[0] < 1
 
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
