@@ -13,33 +13,33 @@ import asyncio
 import json
 from typing import Any, Literal
 
-from prefect import flow, get_run_logger, task
+from prefect import flow, get_run_logger
 from prefect.artifacts import (
     acreate_markdown_artifact,
     acreate_progress_artifact,
     acreate_table_artifact,
     aupdate_progress_artifact,
 )
-from prefect.cache_policies import NO_CACHE
 from prefect.context import get_run_context
 from prefect.states import Completed, Failed
 from pydantic import BaseModel, Field
 
-from prefect_image_edit.errors import InputError
 from prefect_image_edit.flows.batch_items import (
     BatchItem,
     BatchSource,
-    items_from_listing,
-    items_from_manifest,
 )
-from prefect_image_edit.flows.erase import DEFAULT_CONNECTIONS, DEFAULT_SETTINGS, erase_item
+from prefect_image_edit.flows.erase import (
+    DEFAULT_CONNECTIONS,
+    DEFAULT_SETTINGS,
+    erase_item,
+    resolve_blocks,
+)
 from prefect_image_edit.flows.models import Connections, OutputOptions
 from prefect_image_edit.tasks.archive import resolve_archive, store_bytes
+from prefect_image_edit.tasks.batch import load_batch
 from prefect_image_edit.tasks.models import EraseSettings, Provider, ResizePolicy
-from prefect_image_edit.tasks.prepare import source_client
-from prefect_image_edit.tasks.sources import list_sources, read_source
 
-__all__ = ["BatchRow", "BatchSummary", "batch_erase", "load_batch"]
+__all__ = ["BatchRow", "BatchSummary", "batch_erase"]
 
 
 class BatchRow(BaseModel):
@@ -63,20 +63,6 @@ class BatchSummary(BaseModel):
     failed: int
     manifest_uri: str | None = None
     rows: list[BatchRow]
-
-
-@task(name="load-batch", cache_policy=NO_CACHE)
-async def load_batch(source: BatchSource, archive: Any = None) -> list[BatchItem]:
-    """List the batch's items; unreadable manifests fail here, bad rows become failed items."""
-    client = await source_client(archive)
-    if source.manifest:
-        text = (await read_source(source.manifest, s3_client=client)).decode("utf-8-sig")
-        return items_from_manifest(text, source.manifest, source.mask)
-    images = list_sources(source.images, s3_client=client)
-    masks = list_sources(source.masks, s3_client=client) if source.masks else []
-    if not images:
-        raise InputError("no images found", source=source.images)
-    return items_from_listing(images, masks, source.mask)
 
 
 async def _run_item(
@@ -143,6 +129,7 @@ async def batch_erase(
     """
     logger = get_run_logger()
     chain = list(dict.fromkeys([provider, *(fallback or [])]))
+    await resolve_blocks(connections, chain)
     items = await load_batch(source, connections.archive)
     output = OutputOptions(format=output_format)
     progress = await acreate_progress_artifact(

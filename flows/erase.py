@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
-from prefect import flow, get_run_logger, task
+from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_markdown_artifact
-from prefect.cache_policies import NO_CACHE
 
 from prefect_image_edit.errors import InputError
 from prefect_image_edit.flows.artifacts import artifact_key, before_after_markdown
@@ -22,30 +22,27 @@ from prefect_image_edit.flows.models import (
     OutputOptions,
     Variant,
 )
-from prefect_image_edit.imaging import restore_result
-from prefect_image_edit.tasks.archive import read_archived, resolve_archive, store_bytes
+from prefect_image_edit.tasks.archive import read_archived, resolve_archive
+from prefect_image_edit.tasks.credentials import resolve_credentials
 from prefect_image_edit.tasks.erase import erase_image
+from prefect_image_edit.tasks.finish import finish_erase
 from prefect_image_edit.tasks.models import (
-    ErasedImage,
     EraseSettings,
-    FinalImage,
     MaskOptions,
-    PreparedInputs,
     Provider,
     ResizePolicy,
+    StagedFile,
 )
-from prefect_image_edit.tasks.policy import retry_delays, should_retry
 from prefect_image_edit.tasks.prepare import (
-    load_pair,
-    load_recipe,
     prepare_inputs,
+    read_staged,
     source_client,
 )
 from prefect_image_edit.tasks.providers import provider as provider_spec
 from prefect_image_edit.tasks.sources import read_source
 from prefect_image_edit.vendors.errors import ErrorKind, VendorError, VendorRequestError
 
-__all__ = ["erase", "erase_item", "finish_erase", "should_fall_back"]
+__all__ = ["erase", "erase_item", "resolve_blocks", "should_fall_back"]
 
 # DESIGN/issue: fall back on outages, rate exhaustion, no credits or 201304; never on bad input,
 # auth or moderation (another vendor would refuse it too, or it is a configuration error).
@@ -62,7 +59,6 @@ FALLBACK_KINDS = frozenset(
 DEFAULT_SETTINGS = EraseSettings()
 DEFAULT_OUTPUT = OutputOptions()
 DEFAULT_CONNECTIONS = Connections()
-_MEDIA_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
 
 
 def should_fall_back(error: BaseException) -> bool:
@@ -85,88 +81,19 @@ def mask_for_provider(
     return mask.model_copy(update={"dilate_px": min(256, mask.dilate_px + settings.dilate_size)})
 
 
+async def resolve_blocks(connections: Connections, chain: list[Provider]) -> None:
+    """Load the run's saved blocks once, up front: every task of the run then reuses them
+    (``tasks.block_cache``), and a misspelt block name fails here, before any paid call."""
+    await resolve_archive(connections.archive)
+    for name in chain:
+        if provider_spec(name).paid:
+            await resolve_credentials(name, connections.credentials_for(name))
+
+
 def variant_seeds(seed: int, variants: int) -> list[int]:
     """Distinct seeds for the variants; -1 draws a random base (random means not cached)."""
     base = random.SystemRandom().randrange(2**31 - variants) if seed == -1 else seed
     return [base + i for i in range(variants)]
-
-
-def _output_path(path: str | None, seed: int | None, variants: int) -> Path | None:
-    if not path:
-        return None
-    target = Path(path).expanduser()
-    if variants > 1:
-        target = target.with_name(f"{target.stem}-seed{seed}{target.suffix}")
-    return target
-
-
-@task(
-    name="finish-erase",
-    cache_policy=NO_CACHE,
-    retries=3,
-    retry_delay_seconds=retry_delays(3),
-    retry_condition_fn=should_retry,
-)
-async def finish_erase(
-    image: str,
-    mask: MaskOptions,
-    inputs: PreparedInputs,
-    erased: ErasedImage,
-    dilate_size: int = 15,
-    output: OutputOptions | None = None,
-    variants: int = 1,
-    archive: Any = None,
-) -> FinalImage:
-    """Map a provider's result back onto the original image and archive the edited image.
-
-    Outside the (vendor-dilated) mask every pixel is the original's; the size, orientation
-    and transparency are the original's. The edited image is archived under ``edited/``.
-    """
-    output = output or OutputOptions()
-    storage = await resolve_archive(archive)
-    s3_client = await source_client(archive)
-    recipe = load_recipe(inputs.recipe)
-    if recipe is not None:  # the usual case: decode the source once, in restore_result
-        (prepared, prepared_mask), original = recipe, await read_source(image, s3_client=s3_client)
-    else:  # staged on another machine, or cleaned up: prepare again (deterministic)
-        prepared, prepared_mask = await load_pair(
-            image, mask, target=inputs.target, policy=inputs.policy, s3_client=s3_client
-        )
-        original = None
-    result = await read_archived(storage, erased.archived)
-
-    def _restore() -> bytes:
-        return restore_result(
-            result,
-            prepared,
-            mask=prepared_mask,
-            dilate=dilate_size,
-            output_format=output.format,
-            quality=output.quality,
-            original=original,
-        )
-
-    data = await anyio.to_thread.run_sync(_restore)
-    ref = await store_bytes(
-        storage,
-        data,
-        vendor="edited",
-        media_type=_MEDIA_TYPES[output.format],
-        metadata={
-            "source": image,
-            "provider": erased.provider,
-            "vendor_result": erased.archived.uri,
-            "content_key": erased.key,
-            "seed": erased.seed,
-        },
-    )
-    written = _output_path(output.path, erased.seed, variants)
-    if written is not None:
-        written.parent.mkdir(parents=True, exist_ok=True)
-        await anyio.to_thread.run_sync(written.write_bytes, data)
-    return FinalImage(
-        archived=ref, written_to=str(written) if written else None, size=prepared.original_size
-    )
 
 
 async def erase_item(
@@ -236,7 +163,7 @@ async def erase_item(
             for e in erased
         )
     )
-    return EraseOutcome(
+    outcome = EraseOutcome(
         image=image,
         mask=mask,
         provider=provider,
@@ -245,16 +172,33 @@ async def erase_item(
         ],
         skipped=skipped,
     )
+    outcome._original = inputs.original
+    return outcome
 
 
-async def publish_before_after(outcome: EraseOutcome, archive: Any) -> None:
+async def _bytes_of(staged: StagedFile | None, fallback: Callable[[], Awaitable[bytes]]) -> bytes:
+    """Bytes the run staged on this machine, else read from where they live."""
+    data = read_staged(staged) if staged is not None else None
+    return data if data is not None else await fallback()
+
+
+async def _read_source(image: str, archive: Any) -> bytes:
+    return await read_source(image, s3_client=await source_client(archive))
+
+
+async def publish_before_after(
+    outcome: EraseOutcome, archive: Any, original: StagedFile | None = None
+) -> None:
     """A markdown artifact with the input and each variant as thumbnails (data URIs)."""
     storage = await resolve_archive(archive)
-    before = await read_source(outcome.image, s3_client=await source_client(archive))
+    before = await _bytes_of(
+        original,
+        lambda: _read_source(outcome.image, archive),
+    )
     afters = [
         (
             f"{outcome.provider} seed {v.seed}",
-            await read_archived(storage, v.final.archived),
+            await _bytes_of(v.final.staged, lambda v=v: read_archived(storage, v.final.archived)),
             v.final.archived.uri,
         )
         for v in outcome.variants
@@ -309,6 +253,7 @@ async def erase(
     if not 1 <= variants <= 4:
         raise InputError("variants must be between 1 and 4", source="variants")
     chain = list(dict.fromkeys([provider, *(fallback or [])]))
+    await resolve_blocks(connections, chain)
     outcome = await erase_item(
         image,
         mask,
@@ -319,5 +264,5 @@ async def erase(
         output=output,
         connections=connections,
     )
-    await publish_before_after(outcome, connections.archive)
+    await publish_before_after(outcome, connections.archive, outcome._original)
     return outcome

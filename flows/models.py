@@ -3,16 +3,16 @@ parameters as a form, with choices as drop-downs."""
 
 from __future__ import annotations
 
-from typing import Literal
-
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from prefect_image_edit.tasks.models import (
     ArchivedRef,
     ErasedImage,
     FinalImage,
     MaskOptions,
+    OutputOptions,
     Provider,
+    StagedFile,
 )
 
 __all__ = [
@@ -64,21 +64,6 @@ class Connections(BaseModel):
         return self.other_credentials.get(provider)
 
 
-class OutputOptions(BaseModel):
-    """How the edited image is written."""
-
-    model_config = ConfigDict(frozen=True)
-
-    format: Literal["PNG", "JPEG", "WEBP"] = Field(
-        default="PNG", description="File format of the edited image."
-    )
-    quality: int = Field(default=95, ge=1, le=100, description="JPEG/WEBP quality.")
-    path: str | None = Field(
-        default=None,
-        description="Also write the edited image to this local path (variants add -seed<N>).",
-    )
-
-
 class FallbackAttempt(BaseModel):
     """A provider that was tried and skipped, and why."""
 
@@ -104,6 +89,8 @@ class EraseOutcome(BaseModel):
     skipped: list[FallbackAttempt] = Field(
         default_factory=list, description="Providers tried first and skipped (outages...)."
     )
+    _original: StagedFile | None = PrivateAttr(default=None)
+    """The source's bytes as this run read them (not serialised): artifacts reuse them."""
 
     @property
     def archived(self) -> list[ArchivedRef]:

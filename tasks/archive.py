@@ -25,6 +25,7 @@ from prefect_image_edit.archive.store import ArchivedObject
 from prefect_image_edit.blocks.archive import ArchiveStorage, LocalArchiveStorage
 from prefect_image_edit.errors import InputError, ResultExpired
 from prefect_image_edit.ledger import CallState, PaidCall
+from prefect_image_edit.tasks.block_cache import load_once
 from prefect_image_edit.tasks.models import ArchivedRef
 from prefect_image_edit.tasks.policy import retry_delays, should_retry
 from prefect_image_edit.tasks.settings import get_settings
@@ -59,7 +60,7 @@ async def resolve_archive(archive: ArchiveSource = None) -> ArchiveStorage:
                 source="archive",
             )
         try:
-            block = await Block.aload(archive)
+            block = await load_once(f"archive:{archive}", lambda: Block.aload(archive))
         except ValueError as exc:
             raise InputError(f"no saved block named {archive!r}", source="archive") from exc
         if not isinstance(block, ArchiveStorage):

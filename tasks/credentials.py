@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from prefect.blocks.abstract import CredentialsBlock
 
 from prefect_image_edit.errors import InputError
+from prefect_image_edit.tasks.block_cache import load_once
 from prefect_image_edit.vendors import registry
 
 __all__ = ["MissingCredentialsError", "resolve_credentials"]
@@ -54,7 +55,7 @@ async def resolve_credentials(
     if isinstance(credentials, str) and credentials:
         name = credentials.split("/", 1)[1] if "/" in credentials else credentials
         try:
-            return await block_type.aload(name)
+            return await load_once(f"{vendor}:{name}", lambda: block_type.aload(name))
         except ValueError as exc:
             raise MissingCredentialsError(
                 f"no saved {block_type.get_block_type_slug()} block named {name!r}",

@@ -17,6 +17,7 @@ The cached value is the archived reference, never the vendor's expiring URL.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,6 +44,7 @@ from prefect_image_edit.tasks.models import (
     EraseSettings,
     PreparedInputs,
     Provider,
+    StagedFile,
 )
 from prefect_image_edit.tasks.paid import pay
 from prefect_image_edit.tasks.policy import (
@@ -51,7 +53,7 @@ from prefect_image_edit.tasks.policy import (
     retry_delays,
     should_retry,
 )
-from prefect_image_edit.tasks.prepare import read_staged
+from prefect_image_edit.tasks.prepare import read_staged, stage_bytes
 from prefect_image_edit.tasks.providers import call_provider, vendor_parameters
 from prefect_image_edit.tasks.providers import provider as provider_spec
 from prefect_image_edit.tasks.settings import get_settings
@@ -189,6 +191,16 @@ async def _pay_for_result(
     raise rejected
 
 
+async def _stage_result(ledger: Ledger, record: PaidCall) -> StagedFile | None:
+    """Keep the result's bytes on this machine for the next step of the run (no S3 GET)."""
+    staged = ledger.staged_path(record)
+    if staged is None:
+        return None
+    data = await anyio.to_thread.run_sync(staged.read_bytes)
+    digest = hashlib.sha256(data).hexdigest()
+    return stage_bytes(data, digest, record.media_type or "image/png")
+
+
 def _metadata(record: PaidCall, provider: Provider) -> dict[str, Any]:
     return {
         "vendor": record.vendor,
@@ -281,6 +293,7 @@ async def _erase(
         origins = result_origins(block)
 
     archived = await find_archived(storage, record)
+    result: StagedFile | None = None
     if archived is None:
         if not _holds_result(ledger, record):
             client = block.get_client() if block is not None else None
@@ -293,6 +306,7 @@ async def _erase(
                     await client.aclose()
         else:
             get_run_logger().info("archiving the result recorded by an earlier attempt")
+        result = await _stage_result(ledger, record)
         archived = await archive_recorded(
             ledger, record, storage, provider=provider, allowed_origins=origins
         )
@@ -305,6 +319,7 @@ async def _erase(
         request_id=record.request_ids[-1] if record.request_ids else None,
         seed=record.parameters.get("seed"),
         archived=archived,
+        result=result,
         vendor_url_expires_at=record.expires_at,
         attempts=record.attempts,
         possible_double_charges=record.possible_double_charges,

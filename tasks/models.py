@@ -18,6 +18,7 @@ __all__ = [
     "ErasedImage",
     "FinalImage",
     "MaskOptions",
+    "OutputOptions",
     "PreparedInputs",
     "Provider",
     "ResizePolicy",
@@ -167,6 +168,11 @@ class PreparedInputs(BaseModel):
         default=None,
         description="How to map a result back (geometry, mask; no pixels of the image).",
     )
+    original: StagedFile | None = Field(
+        default=None,
+        description="The source image's bytes as read, so later steps of the run need not "
+        "read them again (from S3, say).",
+    )
 
 
 class ArchivedRef(BaseModel):
@@ -182,6 +188,21 @@ class ArchivedRef(BaseModel):
     uploaded: bool = Field(default=True, description="False when the object was already there.")
 
 
+class OutputOptions(BaseModel):
+    """How the edited image is written."""
+
+    model_config = ConfigDict(frozen=True)
+
+    format: Literal["PNG", "JPEG", "WEBP"] = Field(
+        default="PNG", description="File format of the edited image."
+    )
+    quality: int = Field(default=95, ge=1, le=100, description="JPEG/WEBP quality.")
+    path: str | None = Field(
+        default=None,
+        description="Also write the edited image to this local path (variants add -seed<N>).",
+    )
+
+
 class ErasedImage(BaseModel):
     """A provider's erase result, archived, with what is needed to trace its charge."""
 
@@ -194,6 +215,11 @@ class ErasedImage(BaseModel):
     request_id: str | None = None
     seed: int | None = Field(default=None, description="The seed that produced the result.")
     archived: ArchivedRef
+    result: StagedFile | None = Field(
+        default=None,
+        description="The vendor's result bytes staged on this machine, so the next step reads "
+        "them here instead of downloading what was just archived (None on another machine).",
+    )
     vendor_url_expires_at: datetime | None = Field(
         default=None, description="When the vendor's own result URL expired or will expire."
     )
@@ -211,3 +237,6 @@ class FinalImage(BaseModel):
     archived: ArchivedRef
     written_to: str | None = Field(default=None, description="Local path written, if any.")
     size: tuple[int, int] = Field(description="Width and height, px.")
+    staged: StagedFile | None = Field(
+        default=None, description="The edited image's bytes on this machine, for artifacts."
+    )

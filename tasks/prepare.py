@@ -67,13 +67,17 @@ async def load_pair(
     target: str,
     policy: ResizePolicy,
     s3_client: Any = None,
+    image_bytes: bytes | None = None,
 ) -> tuple[PreparedImage, PreparedMask]:
     """Read the user's image and mask and prepare both for ``target`` (in a worker thread).
+
+    ``image_bytes``, when the caller already read the image, saves reading it again.
 
     Raises:
         InputError: unreadable, unsupported or out-of-limits input, or a bad mask.
     """
-    image_bytes = await read_source(image, s3_client=s3_client)
+    if image_bytes is None:
+        image_bytes = await read_source(image, s3_client=s3_client)
     if mask.mask:
         mask_source: Any = _named(await read_source(mask.mask, s3_client=s3_client), mask.mask)
     elif mask.boxes:
@@ -216,8 +220,10 @@ async def prepare_inputs(
     with the archive block's S3 client.
     """
     spec = provider_spec(provider)
+    client = await source_client(archive)
+    original = await read_source(image, s3_client=client)
     prepared, prepared_mask = await load_pair(
-        image, mask, target=spec.target, policy=policy, s3_client=await source_client(archive)
+        image, mask, target=spec.target, policy=policy, s3_client=client, image_bytes=original
     )
     return PreparedInputs(
         source=image,
@@ -233,4 +239,7 @@ async def prepare_inputs(
         mask_bbox=prepared_mask.bbox,
         steps=[*prepared.steps, *prepared_mask.steps],
         recipe=stage_recipe(prepared, prepared_mask),
+        original=stage_bytes(
+            original, hashlib.sha256(original).hexdigest(), "application/octet-stream"
+        ),
     )

@@ -211,7 +211,6 @@ def _file_digest(ref: str | None) -> str | None:
     if ref.startswith("s3://"):
         return None
 
-
     try:
         return hashlib.sha256(local_path(ref).read_bytes()).hexdigest()
     except OSError:

@@ -26,6 +26,18 @@ os.environ.setdefault("PREFECT_IMAGE_EDIT_RETRY_BACKOFF", "0.05")
 os.environ.setdefault("PREFECT_IMAGE_EDIT_POLL_INTERVAL", "0.05")
 
 
+_SLOW_FIXTURES = frozenset({"prefect_api", "seaweedfs", "connections", "postgres_url"})
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests that start Prefect, SeaweedFS or PostgreSQL are ``slow``: ``-m "not slow"`` is the
+    fast loop (pure code, the emulators and the clients), the whole suite is what CI runs."""
+    slow = pytest.mark.slow
+    for item in items:
+        if _SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(slow)
+
+
 def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(_HOME, ignore_errors=True)
 

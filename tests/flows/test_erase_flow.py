@@ -166,8 +166,8 @@ def test_two_concurrent_runs_of_the_same_input_are_billed_once(emu, connections,
 def test_mapping_back_from_the_staged_recipe_equals_preparing_again(emu, connections, make_scene):
     from prefect import flow
 
-    from prefect_image_edit.flows.erase import finish_erase
     from prefect_image_edit.tasks.erase import erase_image
+    from prefect_image_edit.tasks.finish import finish_erase
     from prefect_image_edit.tasks.prepare import prepare_inputs
 
     image, mask = make_scene(size=(400, 300))
