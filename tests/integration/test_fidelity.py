@@ -264,6 +264,8 @@ async def test_volcengine_client_refuses_non_rgb_input(emu, clients):
             await client.i2i_inpainting(
                 image=scene(), mask=mask_png(), image_urls=["http://127.0.0.1/a", "http://b/c"]
             )
+        with pytest.raises(InvalidParameterError, match="position"):
+            await erase("volcengine", client, logo_info=LogoInfo.model_construct(position=9))
     assert emu.counters.requests("volcengine") == 0
     with pytest.raises(ValueError):  # the doc's positions are 0-3
         LogoInfo(position=9)

@@ -271,6 +271,10 @@ class VolcengineVisualClient(BaseVendorClient):
             raise InvalidParameterError("give image and mask, or image_urls", field=missing)
         if logo_info is not None and not isinstance(logo_info, LogoInfo):
             raise InvalidParameterError("must be a LogoInfo", field="logo_info")
+        if logo_info is not None:
+            # Checked again: a LogoInfo built with model_construct skipped validation, and the
+            # vendor refuses a position outside 0-3.
+            logo_info = validated(LogoInfo, **logo_info.model_dump())
         # Parameters first (no I/O), then the files.
         request = validated(
             I2IInpaintingRequest,
