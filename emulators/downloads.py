@@ -3,7 +3,9 @@
 A GET on a result path checks the signature and the expiry (on the emulator clock) with the
 vendor's signer, then returns the image bytes; refusals are 403 XML bodies in the store's
 style (COS, TOS, OSS), unknown objects 404 ``NoSuchKey``. Downloads are counted as the action
-``download`` and can be given faults aimed at ``action="download"``.
+``download`` and can be given faults aimed at ``action="download"``: besides the generic ones,
+URL_FORBIDDEN (403 ``AccessDenied`` although the URL has not expired) and TRICKLE (the body
+served at ``rate`` bytes a second).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from prefect_image_edit.emulators.faults import FaultKind, RequestClass
 from prefect_image_edit.emulators.pipeline import Call, before_acceptance, deliver
 from prefect_image_edit.emulators.signed_urls import Denied
 from prefect_image_edit.emulators.state import EmulatorState
-from prefect_image_edit.emulators.wire import EmulatorError, base_url_of
+from prefect_image_edit.emulators.wire import EmulatorError, TrickleResponse, base_url_of
 
 __all__ = ["DownloadHandler"]
 
@@ -37,6 +39,12 @@ class StoreError(EmulatorError):
 
 
 def _fault_error(call: Call, kind: FaultKind) -> EmulatorError:
+    if kind is FaultKind.URL_FORBIDDEN:
+        # The store revoked the object early (a lifecycle rule, a rotated key): the URL says it
+        # is still valid, the store says no.
+        return StoreError(
+            Denied(int(call.fault.param("status", 403)), "AccessDenied", "Access Denied.")
+        )
     status = int(call.fault.param("status", 503 if kind is not FaultKind.SERVER_ERROR else 500))
     if kind is FaultKind.SERVER_ERROR:
         return StoreError(Denied(status, "InternalError", "We encountered an internal error."))
@@ -68,11 +76,20 @@ class DownloadHandler:
             stored = state.results.get(path)
             if stored is None or stored.vendor != self.vendor:
                 raise StoreError(Denied(404, "NoSuchKey", "The specified key does not exist."))
-            response = Response(
-                stored.data,
-                media_type=stored.content_type,
-                headers=signer.headers(call.request_id),
-            )
+            if call.kind is FaultKind.TRICKLE:
+                response = TrickleResponse(
+                    stored.data,
+                    rate=float(call.fault.param("rate", 1024)),
+                    stop=state.stopping,
+                    media_type=stored.content_type,
+                    headers=signer.headers(call.request_id),
+                )
+            else:
+                response = Response(
+                    stored.data,
+                    media_type=stored.content_type,
+                    headers=signer.headers(call.request_id),
+                )
         except EmulatorError as exc:
             response = exc.render(call)
         return deliver(call, response)

@@ -19,16 +19,32 @@ what the pack must measure (the double-charge window)::
     RESET_BEFORE_PROCESSING  before acceptance               no      TCP abort, no answer
     MODERATION               input review, before work       no      ImageIllegalDetected, 50411,
                                                                      FILE_CONTENT_NON_COMPLIANCE
+    NO_CREDITS               before acceptance               no      LowBalance (Tencent),
+                                                                     ERROR_NOT_ENOUGH_CREDITS
+    ARREARS                  before acceptance (Tencent)     no      InArrears
+    TOKEN_EXPIRED            at authentication               no      AuthFailure.TokenFailure,
+                             (Tencent, Volcengine)                   InvalidAccessKey (Volc)
     SLOW                     delay first, then normal        as normal
     GHOST_FACE               after work (Volcengine)         no      201304, no image delivered
+    OUTPUT_MODERATION        after work (Tencent, Volc.)     no      GenerateImageFailed, 50511
     TASK_FAILURE             async task fails (AILabTools)   no      failed task when queried
+    STUCK_QUEUED             async task never starts         no      task_status 0 forever
     RESET_AFTER_PROCESSING   after the job ran               yes     TCP abort, no answer
     TIMEOUT                  after the job ran               yes     no answer, then TCP abort
     MALFORMED_JSON           after the job ran               yes     HTTP 200, truncated JSON
+    EMPTY_RESULT             after the job ran               yes     HTTP 200, "" as the image
+    CORRUPT_RESULT           after the job ran               yes     HTTP 200, an HTML page or a
+                                                                     truncated JPEG as the image
+                                                                     (Base64 and result URL)
+    URL_FORBIDDEN            result download                 -       403 before the URL expires
+    TRICKLE                  result download                 -       the body at ``rate`` B/s
 
 ``params`` tune a fault: ``delay`` (SLOW, seconds, default 2), ``seconds`` (TIMEOUT hang, default
 the suite's ``hang_seconds``), ``status``, ``code``, ``message`` (override the error rendered),
-``retry_after`` (adds a Retry-After header to rate limits), ``account`` (only that account).
+``retry_after`` (adds a Retry-After header to rate limits), ``account`` (only that account),
+``variant`` (CORRUPT_RESULT: ``html``, the default, or ``truncated``), ``rate`` (TRICKLE, bytes a
+second, default 1024), ``shape`` (GHOST_FACE: ``error``, the default, or ``data`` for HTTP 200
+``code: 10000`` with 201304 inside ``data`` and no image).
 """
 
 from __future__ import annotations
@@ -39,7 +55,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["BILLED", "Fault", "FaultBook", "FaultKind", "RequestClass"]
+__all__ = ["BILLED", "ONLY_FOR", "Fault", "FaultBook", "FaultKind", "RequestClass"]
 
 VENDORS = ("ailabtools", "tencent", "volcengine")
 
@@ -69,6 +85,15 @@ class FaultKind(StrEnum):
     MODERATION = "moderation"
     GHOST_FACE = "ghost_face"
     TASK_FAILURE = "task_failure"
+    OUTPUT_MODERATION = "output_moderation"
+    NO_CREDITS = "no_credits"
+    ARREARS = "arrears"
+    TOKEN_EXPIRED = "token_expired"
+    STUCK_QUEUED = "stuck_queued"
+    EMPTY_RESULT = "empty_result"
+    CORRUPT_RESULT = "corrupt_result"
+    URL_FORBIDDEN = "url_forbidden"
+    TRICKLE = "trickle"
     # Aliases, for the names the brief uses.
     HTTP_5XX = "server_error"
     CONNECTION_RESET = "reset_before_processing"
@@ -93,6 +118,15 @@ APPLIES_TO: dict[FaultKind, frozenset[RequestClass]] = {
     FaultKind.MODERATION: _JOBS,
     FaultKind.GHOST_FACE: frozenset({RequestClass.PAID}),
     FaultKind.TASK_FAILURE: frozenset({RequestClass.SUBMIT}),
+    FaultKind.OUTPUT_MODERATION: frozenset({RequestClass.PAID}),
+    FaultKind.NO_CREDITS: _JOBS,
+    FaultKind.ARREARS: _JOBS,
+    FaultKind.TOKEN_EXPIRED: _API,
+    FaultKind.STUCK_QUEUED: frozenset({RequestClass.SUBMIT}),
+    FaultKind.EMPTY_RESULT: frozenset({RequestClass.PAID}),
+    FaultKind.CORRUPT_RESULT: _JOBS,
+    FaultKind.URL_FORBIDDEN: frozenset({RequestClass.DOWNLOAD}),
+    FaultKind.TRICKLE: frozenset({RequestClass.DOWNLOAD}),
 }
 
 # Whether a paid call that meets the fault is charged (as data, so tests can read it).
@@ -110,15 +144,49 @@ BILLED: dict[FaultKind, bool] = {
     FaultKind.MODERATION: False,
     FaultKind.GHOST_FACE: False,
     FaultKind.TASK_FAILURE: False,
+    # Refused after the work: the vendors charge successes only.
+    FaultKind.OUTPUT_MODERATION: False,
+    FaultKind.NO_CREDITS: False,
+    FaultKind.ARREARS: False,
+    FaultKind.TOKEN_EXPIRED: False,
+    # Accepted, never run: the credits reserved at submit are given back.
+    FaultKind.STUCK_QUEUED: False,
+    # A success answer (HTTP 200): the vendor charges it, however useless the image.
+    FaultKind.EMPTY_RESULT: True,
+    FaultKind.CORRUPT_RESULT: True,
+    # Downloads of result URLs are never charged.
+    FaultKind.URL_FORBIDDEN: False,
+    FaultKind.TRICKLE: False,
 }
 
-# Kinds that only one vendor has.
-_ONLY_FOR: dict[FaultKind, str] = {
-    FaultKind.GHOST_FACE: "volcengine",
-    FaultKind.TASK_FAILURE: "ailabtools",
+# Kinds that only some vendors have (no documented code, or no such feature, elsewhere).
+_ONLY_FOR: dict[FaultKind, frozenset[str]] = {
+    FaultKind.GHOST_FACE: frozenset({"volcengine"}),
+    FaultKind.TASK_FAILURE: frozenset({"ailabtools"}),
+    FaultKind.STUCK_QUEUED: frozenset({"ailabtools"}),
+    # AILabTools documents no output review; its moderation code is the input's.
+    FaultKind.OUTPUT_MODERATION: frozenset({"tencent", "volcengine"}),
+    # Volcengine's visual API documents no balance code (PROTOCOLS.md 2.5).
+    FaultKind.NO_CREDITS: frozenset({"ailabtools", "tencent"}),
+    # Only Tencent bills after the fact; AILabTools is prepaid credits.
+    FaultKind.ARREARS: frozenset({"tencent"}),
+    # AILabTools keys do not expire; the other two take STS tokens.
+    FaultKind.TOKEN_EXPIRED: frozenset({"tencent", "volcengine"}),
 }
 
-_PARAMS = {"delay", "seconds", "status", "code", "message", "retry_after"}
+ONLY_FOR = _ONLY_FOR
+
+_PARAMS = {
+    "delay",
+    "seconds",
+    "status",
+    "code",
+    "message",
+    "retry_after",
+    "variant",
+    "rate",
+    "shape",
+}
 
 
 @dataclass
@@ -192,8 +260,9 @@ class FaultBook:
             names = ", ".join(sorted({k.value for k in FaultKind}))
             raise ValueError(f"Unknown fault kind {kind!r}; expected one of {names}.") from None
         only = _ONLY_FOR.get(kind)
-        if only is not None and only != vendor:
-            raise ValueError(f"{kind.value} exists only for {only}, not {vendor}.")
+        if only is not None and vendor not in only:
+            names = " and ".join(sorted(only))
+            raise ValueError(f"{kind.value} exists only for {names}, not {vendor}.")
         if times is not None and int(times) < 1:
             raise ValueError(f"times must be at least 1 (or None for every request), got {times}.")
         unknown = set(params) - _PARAMS

@@ -3,8 +3,9 @@
 The order is what decides billing (see ``faults.py``)::
 
     authenticate -> take a scripted fault -> [SLOW delay] -> pre-acceptance faults
-    -> validate -> concurrency slot -> [MODERATION] -> latency -> work -> [GHOST_FACE]
-    -> bill -> answer -> post-processing faults (reset, timeout, malformed JSON)
+    (incl. NO_CREDITS, ARREARS, TOKEN_EXPIRED) -> validate -> concurrency slot -> [MODERATION]
+    -> latency -> work -> [GHOST_FACE, OUTPUT_MODERATION] -> bill -> [EMPTY_RESULT,
+    CORRUPT_RESULT: ``tamper``] -> answer -> post-processing faults (reset, timeout, malformed)
 
 Vendor routes call these steps; vendor ``errors.py`` modules say how each fault looks on the
 wire through ``Call.fault_error``.
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     from prefect_image_edit.emulators.settings import VendorSettings
     from prefect_image_edit.emulators.state import EmulatorState
 
-__all__ = ["Call", "before_acceptance", "deliver", "run_job"]
+__all__ = ["CORRUPT_HTML", "Call", "before_acceptance", "deliver", "run_job", "tamper"]
 
 T = TypeVar("T")
 
@@ -45,6 +46,19 @@ _PRE_ERRORS = (
     FaultKind.RATE_LIMIT,
     FaultKind.GATEWAY_RATE_LIMIT,
     FaultKind.CONCURRENCY_LIMIT,
+    FaultKind.NO_CREDITS,
+    FaultKind.ARREARS,
+    FaultKind.TOKEN_EXPIRED,
+    FaultKind.URL_FORBIDDEN,
+)
+# Refusals of a job that did run (its output failed the vendor's own check): not billed.
+_AFTER_WORK = (FaultKind.GHOST_FACE, FaultKind.OUTPUT_MODERATION)
+
+# What a CDN or a misconfigured store serves instead of an image.
+CORRUPT_HTML = (
+    b"<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head>"
+    b"<body><h1>502 Bad Gateway</h1><p>The upstream image service is unavailable.</p>"
+    b"</body></html>\n"
 )
 
 
@@ -150,8 +164,8 @@ async def run_job(
                 raise call.fault_error(call, FaultKind.MODERATION)
             await pause(call.settings.latency, state.stopping)
             result = await work()
-            if call.kind is FaultKind.GHOST_FACE:
-                raise call.fault_error(call, FaultKind.GHOST_FACE)
+            if call.kind in _AFTER_WORK:
+                raise call.fault_error(call, call.kind)
             if billable:
                 bill(call)
                 billed = True
@@ -181,6 +195,22 @@ def bill(call: Call, units: int = 1) -> None:
         ),
         generation=call.generation,
     )
+
+
+def tamper(call: Call, data: bytes) -> bytes:
+    """The result image as the fault would deliver it: empty, an HTML page, or truncated.
+
+    Routes pass every result through this before encoding or publishing it, so the same bad
+    bytes reach the Base64 answer and the result URL.
+    """
+    kind = call.kind
+    if kind is FaultKind.EMPTY_RESULT:
+        return b""
+    if kind is FaultKind.CORRUPT_RESULT:
+        if call.fault.param("variant", "html") == "truncated":
+            return data[: max(1, len(data) // 3)]
+        return CORRUPT_HTML
+    return data
 
 
 def deliver(call: Call, response: Response) -> Response:

@@ -80,6 +80,9 @@ class AILabToolsSettings(VendorSettings):
         task_retention_seconds: How long a finished task stays queryable (404 afterwards).
         failed_task_http_status: HTTP status of the query answer for a failed task: 422 (an
             error envelope that also carries ``task_status`` 3) or 200 (``task_status`` 3 only).
+            A TASK_FAILURE fault's own ``status`` wins (500 with ``PROCESSING_FAILURE``).
+        query_shape: Where query answers put ``task_status`` and ``output``: ``top`` (the seed
+            doc, the default) or ``data`` (inside ``data``, where the official SDK reads first).
     """
 
     api_keys: list[str] = field(default_factory=lambda: [new_ailabtools_key()])
@@ -89,6 +92,7 @@ class AILabToolsSettings(VendorSettings):
     task_processing_seconds: float = 2.0
     task_retention_seconds: float = 86400.0
     failed_task_http_status: int = 422
+    query_shape: str = "top"
 
     def credits_for(self, account: str) -> int | None:
         return self.account_credits.get(account, self.credits)

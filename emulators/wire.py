@@ -33,6 +33,7 @@ __all__ = [
     "EmulatorError",
     "FetchError",
     "HangResponse",
+    "TrickleResponse",
     "base_url_of",
     "capture_transport",
     "fetch_local",
@@ -141,6 +142,55 @@ class HangResponse(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await pause(self.seconds, self.stop)
+        await _abort(scope)
+
+
+class TrickleResponse(Response):
+    """Send the body at ``rate`` bytes a second, in ten chunks a second (a dying link).
+
+    ``Content-Length`` is the whole size, so only a total deadline on the client's side ends it
+    early; a per-read timeout never trips. Stops when the servers stop or the client leaves.
+    """
+
+    def __init__(
+        self,
+        content: bytes,
+        *,
+        rate: float,
+        stop: threading.Event | None,
+        media_type: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(content, media_type=media_type, headers=headers)
+        self.rate = max(1.0, float(rate))
+        self.stop = stop
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send(
+            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+        )
+        body = bytes(self.body)
+        if not body:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            return
+        step = max(1, int(self.rate / 10))
+        for start in range(0, len(body), step):
+            if self.stop is not None and self.stop.is_set():
+                break
+            try:
+                await send(
+                    {
+                        "type": "http.response.body",
+                        "body": body[start : start + step],
+                        "more_body": start + step < len(body),
+                    }
+                )
+            except OSError:
+                return
+            if start + step < len(body):
+                await pause(step / self.rate, self.stop)
+        else:
+            return
         await _abort(scope)
 
 

@@ -13,6 +13,7 @@ from prefect_image_edit.vendors._constants import DEFAULT_TIMEOUT, USER_AGENT
 from prefect_image_edit.vendors.ailabtools import AILabToolsClient
 from prefect_image_edit.vendors.errors import (
     AuthError,
+    BadResultError,
     ClientInputError,
     ErrorKind,
     ErrorRule,
@@ -31,7 +32,13 @@ from prefect_image_edit.vendors.errors import (
     VendorServerError,
 )
 from prefect_image_edit.vendors.files import ImageFormat, ImageInput, LoadedImage, load_image
-from prefect_image_edit.vendors.results import EraseResult, TaskResult, TaskState, TaskSubmission
+from prefect_image_edit.vendors.results import (
+    EraseResult,
+    TaskResult,
+    TaskState,
+    TaskSubmission,
+    validate_result_image,
+)
 from prefect_image_edit.vendors.tencent import LogoParam, LogoRect, TencentAiartClient
 from prefect_image_edit.vendors.volcengine import LogoInfo, VolcengineVisualClient
 
@@ -40,6 +47,7 @@ __all__ = [
     "USER_AGENT",
     "AILabToolsClient",
     "AuthError",
+    "BadResultError",
     "ClientInputError",
     "EraseResult",
     "ErrorKind",
@@ -69,4 +77,5 @@ __all__ = [
     "VendorServerError",
     "VolcengineVisualClient",
     "load_image",
+    "validate_result_image",
 ]

@@ -57,6 +57,9 @@ TENCENT_INPAINTING_ACTION = "ImageInpaintingRemoval"
 TENCENT_CONTENT_TYPE = "application/json"
 # "转成 Base64 字符串后小于 6MB": the Base64 text, not the raw bytes, must stay under 6 MB.
 TENCENT_MAX_BASE64_CHARS = 6 * MB
+# TC3-signed POST requests are capped at 10 MB as a whole (signature v3 documentation), so an
+# image and a mask each under 6 MB of Base64 can still make a body Tencent refuses.
+TENCENT_MAX_BODY_BYTES = 10 * MB
 # The vendor adds a visible "AI generated" mark unless LogoAdd is 0; the pack opts out by default.
 TENCENT_DEFAULT_LOGO_ADD = 0
 

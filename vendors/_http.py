@@ -41,6 +41,7 @@ from prefect_image_edit.vendors.errors import (
     VendorRequestError,
     classify,
     error_from_rule,
+    parse_retry_after,
     rule_for_status,
 )
 
@@ -49,6 +50,7 @@ __all__ = [
     "api_error",
     "malformed_response",
     "parse_json",
+    "retry_after_of",
     "scrub",
     "transport_error",
     "transport_verdict",
@@ -137,6 +139,7 @@ def api_error(
     http_status: int | None,
     request_id: str | None,
     fallback_status: int | None = None,
+    retry_after: float | None = None,
 ) -> VendorAPIError:
     """The typed error for an error answer: by the vendor's table, else by HTTP status.
 
@@ -157,7 +160,15 @@ def api_error(
         message=message or (f"HTTP {http_status}" if http_status else None),
         http_status=http_status,
         request_id=request_id,
+        retry_after=retry_after,
     )
+
+
+def retry_after_of(response: httpx.Response | None) -> float | None:
+    """The answer's ``Retry-After`` in seconds (clamped to [0, 60]), or ``None``."""
+    if response is None:
+        return None
+    return parse_retry_after(response.headers.get("retry-after"))
 
 
 @functools.cache
@@ -235,10 +246,19 @@ class BaseVendorClient:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
-    def _api_error(self, table: dict[str, ErrorRule], **fields: Any) -> VendorAPIError:
-        """:func:`api_error` for this vendor, its secrets scrubbed from the message."""
+    def _api_error(
+        self,
+        table: dict[str, ErrorRule],
+        *,
+        response: httpx.Response | None = None,
+        **fields: Any,
+    ) -> VendorAPIError:
+        """:func:`api_error` for this vendor, its secrets scrubbed from the message.
+
+        ``response`` (the error answer) supplies ``retry_after`` from its ``Retry-After``.
+        """
         fields["message"] = scrub(fields.get("message"), self._secrets)
-        return api_error(table, vendor=self.vendor, **fields)
+        return api_error(table, vendor=self.vendor, retry_after=retry_after_of(response), **fields)
 
     async def _send(self, request: httpx.Request, *, action: str) -> httpx.Response:
         """Send one request and read the whole body; transport failures become vendor errors."""

@@ -14,7 +14,11 @@ Exception tree::
             ├── NotFoundError       unknown task, action or resource
             ├── RateLimitedError    rate or concurrency limit; back off and resend
             ├── VendorServerError   the vendor failed internally
-            └── SeedRejectedError   Volcengine 201304 ("AI ghost face"): try another seed
+            ├── SeedRejectedError   the output was rejected for this seed (Volcengine 201304
+            │                       "AI ghost face", 50511/50519 output moderation): try another
+            └── BadResultError      a success answer whose result is unusable (empty, not an
+                                    image, absurd size, a non-https URL): a vendor fault, never
+                                    resent silently
 
     InputError (also a ValueError)  raised by a client before any request leaves the machine
     └── ClientInputError            field names the argument at fault
@@ -35,20 +39,30 @@ The retry verdict is what DESIGN.md's money rules need, and the only thing Prefe
 Each vendor keeps one table (``dict[str, ErrorRule]``) mapping its documented codes to a rule;
 codes missing from the table are permanent, because retrying an unknown error can only cost money.
 Answers that carry no vendor code are classified by HTTP status (``STATUS_RULES``).
+
+An error answer's ``Retry-After`` header (seconds or an HTTP date) is kept as ``retry_after``
+(seconds, clamped to [0, 60], ``None`` when absent or unreadable); callers wait that long
+instead of their own backoff.
 """
 
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC
+from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from typing import Any
 
 from prefect_image_edit.errors import ImageEditError, InputError
 
 __all__ = [
+    "MAX_RETRY_AFTER",
     "STATUS_RULES",
     "AuthError",
+    "BadResultError",
     "ClientInputError",
     "ErrorKind",
     "ErrorRule",
@@ -65,8 +79,10 @@ __all__ = [
     "VendorInputError",
     "VendorRequestError",
     "VendorServerError",
+    "bad_result",
     "classify",
     "error_from_rule",
+    "parse_retry_after",
     "rule_for_status",
     "sanitize_message",
 ]
@@ -97,6 +113,7 @@ class ErrorKind(StrEnum):
     SERVER = "server"
     NETWORK = "network"
     BAD_SEED = "bad_seed"
+    BAD_RESULT = "bad_result"
     UNKNOWN = "unknown"
 
 
@@ -169,6 +186,8 @@ class VendorError(ImageEditError):
         request_id: The vendor's request id (or log id), for support tickets.
         kind: The coarse error kind.
         retry: The retry verdict.
+        retry_after: Seconds the vendor asked to wait (``Retry-After``), clamped to [0, 60];
+            ``None`` when it did not say.
     """
 
     def __init__(
@@ -182,6 +201,7 @@ class VendorError(ImageEditError):
         request_id: str | None = None,
         kind: ErrorKind = ErrorKind.UNKNOWN,
         retry: RetryVerdict = RetryVerdict.PERMANENT,
+        retry_after: float | None = None,
     ) -> None:
         self.vendor = vendor
         self.action = action
@@ -191,6 +211,7 @@ class VendorError(ImageEditError):
         self.request_id = request_id
         self.kind = kind
         self.retry = retry
+        self.retry_after = retry_after
         super().__init__(self._render())
 
     def _render(self) -> str:
@@ -251,7 +272,22 @@ class VendorServerError(VendorAPIError):
 
 
 class SeedRejectedError(VendorAPIError):
-    """The output was rejected for this seed (Volcengine 201304); another seed may succeed."""
+    """The output was rejected for this seed; another seed may succeed.
+
+    Volcengine 201304 ("AI ghost face") and 50511/50519 (output moderation, which the vendor
+    marks retryable): the same seed and parameters give the same image, so resending the
+    identical body would pay for the same rejection again.
+    """
+
+
+class BadResultError(VendorAPIError):
+    """The vendor answered success, but the result is unusable: a vendor fault, not bad input.
+
+    Empty (Tencent ``ResultImage: ""``, Volcengine ``[""]``), not a decodable image (an HTML
+    page, truncated bytes), an absurd size, or a result URL that is not https. The call was
+    probably billed; it is never resent silently (``PERMANENT``): whoever decides to pay again
+    records why.
+    """
 
 
 _CLASS_BY_KIND: dict[ErrorKind, type[VendorAPIError]] = {
@@ -264,6 +300,7 @@ _CLASS_BY_KIND: dict[ErrorKind, type[VendorAPIError]] = {
     ErrorKind.SERVER: VendorServerError,
     ErrorKind.NETWORK: VendorServerError,
     ErrorKind.BAD_SEED: SeedRejectedError,
+    ErrorKind.BAD_RESULT: BadResultError,
     ErrorKind.UNKNOWN: VendorAPIError,
 }
 
@@ -277,6 +314,7 @@ def error_from_rule(
     message: Any,
     http_status: int | None,
     request_id: str | None,
+    retry_after: float | None = None,
 ) -> VendorAPIError:
     """Build the exception a classification rule calls for."""
     cls = _CLASS_BY_KIND[rule.kind]
@@ -289,7 +327,60 @@ def error_from_rule(
         request_id=request_id,
         kind=rule.kind,
         retry=rule.retry,
+        retry_after=retry_after,
     )
+
+
+def bad_result(
+    reason: str,
+    *,
+    vendor: str,
+    action: str,
+    http_status: int | None = 200,
+    request_id: str | None = None,
+) -> BadResultError:
+    """The :class:`BadResultError` for a success answer whose result cannot be used."""
+    return BadResultError(
+        f"bad result: {reason}",
+        vendor=vendor,
+        action=action,
+        http_status=http_status,
+        request_id=request_id,
+        kind=ErrorKind.BAD_RESULT,
+        retry=RetryVerdict.PERMANENT,
+    )
+
+
+# Anthropic's and OpenAI's SDKs honour a Retry-After of up to 60 s; a longer wait is better
+# decided by the caller's own backoff than by a vendor header.
+MAX_RETRY_AFTER = 60.0
+
+
+def parse_retry_after(value: str | None, *, now: Callable[[], float] = time.time) -> float | None:
+    """Seconds to wait from a ``Retry-After`` value (delta seconds or an HTTP date).
+
+    Clamped to [0, ``MAX_RETRY_AFTER``]; ``None`` when absent or unreadable.
+    """
+    if value is None:
+        return None
+    text = value.strip()
+    if not text:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            moment = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if moment is None:
+            return None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        seconds = moment.timestamp() - now()
+    if seconds != seconds:  # NaN
+        return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 
 
 class ClientInputError(InputError):

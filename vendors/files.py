@@ -16,6 +16,7 @@ Files are read synchronously, even from the async clients: the vendors cap input
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -32,6 +33,7 @@ __all__ = [
     "base64_length",
     "load_image",
     "read_input",
+    "require_modes",
     "sniff_format",
 ]
 
@@ -253,3 +255,31 @@ def load_image(
             source=source,
         )
     return LoadedImage(field=field, data=data, format=fmt, source=source)
+
+
+def require_modes(image: LoadedImage, modes: frozenset[str], *, what: str) -> None:
+    """Refuse an image whose pixel mode (read from the header, nothing decoded) is not allowed.
+
+    Args:
+        image: A loaded image.
+        modes: Pillow modes accepted, e.g. ``{"RGB"}`` for a three-channel photo.
+        what: How the vendor words the rule, for the message.
+
+    Raises:
+        InvalidImageError: another mode, or a header Pillow cannot read.
+    """
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(image.data)) as opened:
+            mode = opened.mode
+    except (OSError, SyntaxError, ValueError):
+        raise InvalidImageError(
+            "cannot be read as an image", field=image.field, source=image.source
+        ) from None
+    if mode not in modes:
+        raise InvalidImageError(
+            f"has pixel mode {mode}; the vendor accepts {what} ({', '.join(sorted(modes))})",
+            field=image.field,
+            source=image.source,
+        )

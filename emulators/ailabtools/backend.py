@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import math
 import threading
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +48,7 @@ class Task:
     url_ttl: int
     result_path: str | None
     failure: tuple[str, str] | None = None  # (code, message) when the task fails
+    failure_status: int | None = None  # the query's HTTP status for it (else the setting)
 
     def status(self, now: float) -> str:
         if now >= self.expires_at:
@@ -149,15 +152,25 @@ class AILabToolsBackend:
         params: dict[str, Any],
         files: dict[str, images.Decoded],
         failure: tuple[str, str] | None,
+        *,
+        failure_status: int | None = None,
+        stuck: bool = False,
+        transform: Callable[[bytes], bytes] | None = None,
     ) -> Task:
-        """Accept an async job; its result is computed now and revealed when it is done."""
+        """Accept an async job; its result is computed now and revealed when it is done.
+
+        ``stuck`` keeps it queued forever (STUCK_QUEUED); ``transform`` changes the stored
+        result (CORRUPT_RESULT).
+        """
         settings = self.settings
         now = self.state.clock.time()
-        started = now + settings.task_queued_seconds
+        started = math.inf if stuck else now + settings.task_queued_seconds
         finished = started + settings.task_processing_seconds
         path = None
-        if failure is None:
+        if failure is None and not stuck:
             data = await asyncio.to_thread(self._try_on_image, spec, params, files)
+            if transform is not None:
+                data = transform(data)
             signer = self.state.signers["ailabtools"]
             path = signer.object_path(uuid.uuid4().hex, finished)
             self.state.results.put("ailabtools", path, data, "image/jpeg", now)
@@ -172,6 +185,7 @@ class AILabToolsBackend:
             url_ttl=settings.url_ttl,
             result_path=path,
             failure=failure,
+            failure_status=failure_status,
         )
         with self._lock:
             self._tasks[task.id] = task

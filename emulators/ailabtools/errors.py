@@ -60,6 +60,7 @@ CODES: dict[str, tuple[int, str, str]] = {
     "ERROR_NOT_ENOUGH_CREDITS": (429, "Not enough credits.", "ERROR_NOT_ENOUGH_CREDITS"),
     "EXCEEDING_LIMITS": (429, "Exceeding limits.", "EXCEEDING_LIMITS"),
     "SERVICE_INTERNAL_ERROR": (500, "Service internal error.", "SERVICE_INTERNAL_ERROR"),
+    "PROCESSING_FAILURE": (500, "Processing failure.", "PROCESSING_FAILURE"),
     "AI_SERVICE_INTERNAL_ERROR": (502, "AI service internal error.", "AI_SERVICE_ERROR"),
     "AI_SERVICE_FLOW_RESTRICTION": (
         503,
@@ -131,6 +132,7 @@ _FAULT_CODES: dict[FaultKind, str] = {
     FaultKind.CONCURRENCY_LIMIT: "EXCEEDING_LIMITS",
     FaultKind.MODERATION: "FILE_CONTENT_NON_COMPLIANCE",
     FaultKind.TASK_FAILURE: "ERROR_POSE_NOT_ENOUGH_KEYPOINTS",
+    FaultKind.NO_CREDITS: "ERROR_NOT_ENOUGH_CREDITS",
 }
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import secrets
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -23,7 +24,13 @@ from prefect_image_edit.emulators.ailabtools.validation import (
 )
 from prefect_image_edit.emulators.downloads import DownloadHandler
 from prefect_image_edit.emulators.faults import FaultKind, RequestClass
-from prefect_image_edit.emulators.pipeline import Call, before_acceptance, deliver, run_job
+from prefect_image_edit.emulators.pipeline import (
+    Call,
+    before_acceptance,
+    deliver,
+    run_job,
+    tamper,
+)
 from prefect_image_edit.emulators.state import EmulatorState
 from prefect_image_edit.emulators.wire import base_url_of
 
@@ -66,25 +73,39 @@ class AILabToolsAPI:
                 params, files, _ = await validate(spec, await read_form(request))
                 account = call.account
                 fails = call.kind is FaultKind.TASK_FAILURE
+                stuck = call.kind is FaultKind.STUCK_QUEUED
                 hooks = {
                     "accept": lambda: backend.reserve(account, spec.cost),
                     "refund": lambda: backend.refund(account, spec.cost),
-                    "billable": not fails,
+                    "billable": not (fails or stuck),
                 }
                 if spec.is_async:
-                    failure = None
+                    failure, failure_status = None, None
                     if fails:
                         error = fault_error(call, FaultKind.TASK_FAILURE)
                         failure = (error.code, error.message)
+                        if "status" in call.fault.params:
+                            failure_status = error.status
                     task = await run_job(
-                        call, lambda: backend.submit(account, spec, params, files, failure), **hooks
+                        call,
+                        lambda: backend.submit(
+                            account,
+                            spec,
+                            params,
+                            files,
+                            failure,
+                            failure_status=failure_status,
+                            stuck=stuck,
+                            transform=lambda data: tamper(call, data),
+                        ),
+                        **hooks,
                     )
                     response = success(call, task_type="async", task_id=task.id)
                 else:
                     data = await run_job(
                         call, lambda: backend.remove_objects(params, files), **hooks
                     )
-                    b64 = base64.b64encode(data).decode("ascii")
+                    b64 = base64.b64encode(tamper(call, data)).decode("ascii")
                     response = success(call, data={"binary_data_base64": [b64]})
         except AILabError as exc:
             response = exc.render(call)
@@ -118,22 +139,32 @@ class AILabToolsAPI:
                 "output": {"task_status": "FAILED", "image_url": ""},
                 "usage": {"image_count": 0},
             }
-            if self.backend.settings.failed_task_http_status == 200:
+            status_code = task.failure_status or self.backend.settings.failed_task_http_status
+            if status_code == 200:
                 fields["output"].update(code=code, message=message)
-                return success(call, **fields)
-            status_code = self.backend.settings.failed_task_http_status
-            raise AILabError(code, message, status=status_code, extra=fields)
+                return success(call, **self._shaped(task, fields))
+            raise AILabError(code, message, status=status_code, extra=self._shaped(task, fields))
         number, name = _STATUS[status]
         url = ""
         if status == "done":
             base_url, host = base_url_of(request)
             url = self.backend.result_url(task, base_url, host)
-        return success(
-            call,
-            task_status=number,
-            output={"task_status": name, "image_url": url},
-            usage={"image_count": 1 if status == "done" else 0},
-        )
+        fields = {
+            "task_status": number,
+            "output": {"task_status": name, "image_url": url},
+            "usage": {"image_count": 1 if status == "done" else 0},
+        }
+        return success(call, **self._shaped(task, fields))
+
+    def _shaped(self, task: Task, fields: dict[str, Any]) -> dict[str, Any]:
+        """The task fields at the top level, or inside ``data`` (``settings.query_shape``)."""
+        if self.backend.settings.query_shape != "data":
+            return fields
+        usage = fields.pop("usage", None)
+        shaped: dict[str, Any] = {"data": {"task_id": task.id, **fields}}
+        if usage is not None:
+            shaped["usage"] = usage
+        return shaped
 
     async def unknown(self, request: Request) -> Response:
         call = self._call(request, "(unknown)", RequestClass.POLL)

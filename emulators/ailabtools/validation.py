@@ -46,6 +46,16 @@ def _int(low: int | None = None, allowed: tuple[int, ...] = ()) -> Callable[[str
     return parse
 
 
+def _int_range(low: int, high: int) -> Callable[[str], Any]:
+    def parse(raw: str) -> int:
+        value = int(raw.strip())  # "7.5" raises ValueError
+        if not low <= value <= high:
+            raise ValueError
+        return value
+
+    return parse
+
+
 def _float(low: float, high: float) -> Callable[[str], Any]:
     def parse(raw: str) -> float:
         value = float(raw.strip())
@@ -75,7 +85,8 @@ def _bool(raw: str) -> bool:
 _REMOVE_PARAMS = {
     "steps": (_int(low=1), "an integer >= 1"),
     "strength": (_float(0.1, 1.0), "a number in [0.1, 1.0]"),
-    "scale": (_float(1, 20), "a number in [1, 20]"),
+    # The OpenAPI spec types scale as an integer: "7" is accepted, "7.5" (and "7.0") are not.
+    "scale": (_int_range(1, 20), "an integer in [1, 20]"),
     "seed": (_int(low=-1), "an integer >= -1"),
     "dilate_size": (_int(low=1), "an integer >= 1"),
     "quality": (_choice("H", "M", "L"), "H, M or L"),

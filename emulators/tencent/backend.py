@@ -28,7 +28,15 @@ from prefect_image_edit.vendors.tencent import signing as tc3
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ACTION", "SERVICE", "VERSION", "Inputs", "RemovalRequest", "TencentBackend"]
+__all__ = [
+    "ACTION",
+    "MAX_BODY",
+    "SERVICE",
+    "VERSION",
+    "Inputs",
+    "RemovalRequest",
+    "TencentBackend",
+]
 
 SERVICE = "aiart"
 ACTION = "ImageInpaintingRemoval"
@@ -36,6 +44,12 @@ VERSION = "2022-12-29"
 FORMATS = {"JPEG", "MPO", "PNG", "BMP", "TIFF", "WEBP"}
 MAX_BASE64 = 6 * images.MB  # the Base64 string must be smaller than 6 MB
 MAX_SIDE = 5000  # each side must be smaller than 5000 px
+# A TC3-signed POST body is capped at 10 MB (signature v3 documentation); read as MiB here,
+# the lenient reading, so the client's stricter 10^7-byte check always trips first.
+MAX_BODY = 10 * 1024 * 1024
+# The mask is "single-channel greyscale" (PROTOCOLS.md 1.4): an RGB mask is refused, and TIFF
+# (where multi-channel and 16-bit data hide) too.
+MASK_MODES = {"L", "1"}
 
 _FIELDS: dict[str, type] = {
     "InputImage": str,
@@ -288,6 +302,12 @@ class TencentBackend:
         """
         image = self._decode(await self._bytes(req.input_image, req.input_url, "InputImage"))
         mask = self._decode(await self._bytes(req.mask, req.mask_url, "Mask"))
+        if mask.format == "TIFF" or mask.image.mode not in MASK_MODES:
+            raise TencentError(
+                "InvalidParameterValue.ParameterValueError",
+                f"The Mask must be a single-channel greyscale image (not TIFF); got "
+                f"{mask.format} {mask.image.mode}.",
+            )
         if mask.image.size != image.image.size:
             raise TencentError(
                 "InvalidParameterValue.ParameterValueError",

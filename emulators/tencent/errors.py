@@ -36,6 +36,10 @@ MESSAGES: dict[str, str] = {
         "The provided credentials could not be validated. Please check your signature is correct."
     ),
     "AuthFailure.TokenFailure": "The token is invalid or does not match the SecretId.",
+    "FailedOperation.GenerateImageFailed": "生成图片审核不通过，请重试。",
+    "ResourceUnavailable.LowBalance": "余额不足。",
+    "ResourceUnavailable.InArrears": "账号已欠费。",
+    "RequestSizeLimitExceeded": "请求包超过限制大小。",
     "InternalError": "An internal error has occurred. Please retry your request.",
     "RequestLimitExceeded": "Your current request rate exceeds the limit. Please try again later.",
     "RequestLimitExceeded.UinLimitExceeded": (
@@ -97,6 +101,14 @@ _FAULT_CODES: dict[FaultKind, str] = {
     FaultKind.GATEWAY_RATE_LIMIT: "RequestLimitExceeded.UinLimitExceeded",
     FaultKind.CONCURRENCY_LIMIT: "RequestLimitExceeded.JobNumExceed",
     FaultKind.MODERATION: "OperationDenied.ImageIllegalDetected",
+    FaultKind.OUTPUT_MODERATION: "FailedOperation.GenerateImageFailed",
+    FaultKind.NO_CREDITS: "ResourceUnavailable.LowBalance",
+    FaultKind.ARREARS: "ResourceUnavailable.InArrears",
+    # Temporary credentials past their expiry: Tencent's STS token error.
+    FaultKind.TOKEN_EXPIRED: "AuthFailure.TokenFailure",
+}
+_FAULT_MESSAGES: dict[FaultKind, str] = {
+    FaultKind.TOKEN_EXPIRED: "The token has expired; get new temporary credentials.",
 }
 
 
@@ -109,7 +121,7 @@ def fault_error(call: Call, kind: FaultKind) -> TencentError:
         headers["Retry-After"] = str(params["retry_after"])
     return TencentError(
         params.get("code", _FAULT_CODES[kind]),
-        params.get("message"),
+        params.get("message", _FAULT_MESSAGES.get(kind)),
         status=int(params.get("status", 200)),
         headers=headers,
     )

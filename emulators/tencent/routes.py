@@ -14,9 +14,15 @@ from starlette.routing import Route
 
 from prefect_image_edit.emulators.downloads import DownloadHandler
 from prefect_image_edit.emulators.faults import RequestClass
-from prefect_image_edit.emulators.pipeline import Call, before_acceptance, deliver, run_job
+from prefect_image_edit.emulators.pipeline import (
+    Call,
+    before_acceptance,
+    deliver,
+    run_job,
+    tamper,
+)
 from prefect_image_edit.emulators.state import EmulatorState
-from prefect_image_edit.emulators.tencent.backend import TencentBackend
+from prefect_image_edit.emulators.tencent.backend import MAX_BODY, TencentBackend
 from prefect_image_edit.emulators.tencent.errors import TencentError, fault_error
 from prefect_image_edit.emulators.wire import base_url_of, json_response
 
@@ -41,6 +47,9 @@ class TencentAPI:
         state.counters.record_request(VENDOR, action)
         try:
             body = await request.body()
+            if len(body) > MAX_BODY:
+                # Refused before anything else, as Tencent's front refuses a body over 10 MB.
+                raise TencentError("RequestSizeLimitExceeded")
             query = request.scope.get("query_string", b"").decode("latin-1")
             call.account = backend.authenticate(
                 request.method, request.url.path, query, headers, body
@@ -54,7 +63,10 @@ class TencentAPI:
                 req = backend.parse(headers.get("content-type", ""), body)
                 inputs = await backend.load_inputs(req)
                 data, media_type = await run_job(call, lambda: backend.process(req, inputs))
-                if req.rsp_img_type == "url":
+                data = tamper(call, data)
+                if not data:
+                    result = ""  # EMPTY_RESULT: ResultImage "", whichever RspImgType
+                elif req.rsp_img_type == "url":
                     base_url, host = base_url_of(request)
                     ttl = backend.settings.url_ttl
                     result = state.publish(VENDOR, data, media_type, base_url, host, ttl)

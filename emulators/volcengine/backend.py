@@ -72,6 +72,27 @@ _PARAMS: dict[str, tuple[Any, Any, str]] = {
 }
 
 
+# LogoInfo (the doc's table): position 0 bottom right, 1 bottom left, 2 top left, 3 top right;
+# language 0 Chinese, 1 English; opacity 0 to 1.
+_LOGO_FIELDS: dict[str, tuple[Any, Any, str]] = {
+    "add_logo": (lambda v: isinstance(v, bool), lambda v: True, "a bool"),
+    "position": (_is_int, lambda v: v in (0, 1, 2, 3), "0, 1, 2 or 3"),
+    "language": (_is_int, lambda v: v in (0, 1), "0 or 1"),
+    "opacity": (_is_number, lambda v: 0 <= v <= 1, "in [0, 1]"),
+    "logo_text_content": (lambda v: isinstance(v, str), lambda v: True, "a string"),
+}
+
+
+def _check_logo(logo: dict[str, Any]) -> None:
+    for name, (type_ok, range_ok, expected) in _LOGO_FIELDS.items():
+        if name not in logo or logo[name] is None:
+            continue
+        if not type_ok(logo[name]):
+            raise ServiceError(50204, f"logo_info.{name} has the wrong type")
+        if not range_ok(logo[name]):
+            raise ServiceError(50200, f"logo_info.{name} must be {expected}")
+
+
 class VolcengineBackend:
     """The rules of the emulated ``visual.volcengineapi.com``."""
 
@@ -183,6 +204,9 @@ class VolcengineBackend:
             sources[name] = value
         if not sources:
             raise ServiceError(50206)
+        if len(sources) > 1:
+            # binary_data_base64 and image_urls are "二选一" (one or the other).
+            raise ServiceError(50200, "give binary_data_base64 or image_urls, not both")
         values: dict[str, Any] = {}
         for name, (type_ok, range_ok, expected) in _PARAMS.items():
             if name not in data or data[name] is None:
@@ -195,9 +219,10 @@ class VolcengineBackend:
         logo = data.get("logo_info")
         if logo is not None and not isinstance(logo, dict):
             raise ServiceError(50204, "logo_info must be an object")
+        _check_logo(logo or {})
         return InpaintingRequest(
             images_b64=sources.get("binary_data_base64"),
-            image_urls=None if "binary_data_base64" in sources else sources.get("image_urls"),
+            image_urls=sources.get("image_urls"),
             logo_info=logo,
             **values,
         )
@@ -236,6 +261,11 @@ class VolcengineBackend:
             ServiceError: 50205, 50206, 50207 or 50200 (format, mask rules, mask size).
         """
         image = await self._load(req, 0, "image")
+        if image.image.mode != "RGB":
+            # "0：输入图片，三通道RGB图": greyscale, RGBA, palette and CMYK inputs are refused.
+            raise ServiceError(
+                50200, f"the input image must be three-channel RGB, got mode {image.image.mode}"
+            )
         mask = await self._load(req, 1, "mask")
         problem = images.mask_problem(mask)
         if problem is not None:

@@ -19,7 +19,14 @@ from prefect_image_edit.emulators.wire import EmulatorError, json_response
 if TYPE_CHECKING:
     from prefect_image_edit.emulators.pipeline import Call
 
-__all__ = ["GatewayError", "ServiceError", "fault_error", "request_id", "time_elapsed"]
+__all__ = [
+    "DataError",
+    "GatewayError",
+    "ServiceError",
+    "fault_error",
+    "request_id",
+    "time_elapsed",
+]
 
 # Code -> (CodeN, HTTP status, message template) from the BytePlus/Volcengine common list.
 GATEWAY_CODES: dict[str, tuple[int, int, str]] = {
@@ -51,6 +58,7 @@ SERVICE_CODES: dict[int, tuple[int, str]] = {
     50207: (400, "Image Decode Error"),
     50411: (400, "Pre Img Risk Not Pass"),
     50511: (400, "Post Img Risk Not Pass"),
+    50519: (400, "Post Img Risk Not Pass: Copyright"),
     50429: (429, "Request Has Reached API Limit, Please Try Later"),
     50430: (429, "Request Has Reached API Concurrent Limit, Please Try Later"),
     50500: (500, "Internal Error"),
@@ -121,6 +129,35 @@ class ServiceError(EmulatorError):
         return json_response(payload, status=self.status, headers=self.headers)
 
 
+class DataError(EmulatorError):
+    """A failure reported inside ``data`` of an HTTP 200 ``code: 10000`` answer, with no image.
+
+    201304 has been seen this way: the outer envelope says success, ``algorithm_base_resp``
+    says the algorithm refused its own output.
+    """
+
+    def __init__(self, code: int, message: str | None = None) -> None:
+        self.code = code
+        self.message = message or SERVICE_CODES.get(code, (400, "Error"))[1]
+        self.headers: dict[str, str] = {}
+        super().__init__(f"{code} in data: {self.message}")
+
+    def render(self, call: Call) -> Response:
+        payload = {
+            "code": 10000,
+            "data": {
+                "algorithm_base_resp": {"status_code": self.code, "status_message": self.message},
+                "binary_data_base64": [],
+                "image_urls": [],
+            },
+            "message": "Success",
+            "request_id": call.request_id,
+            "status": 10000,
+            "time_elapsed": time_elapsed(call),
+        }
+        return json_response(payload, headers=self.headers)
+
+
 _FAULT_CODES: dict[FaultKind, int | str] = {
     FaultKind.SERVER_ERROR: 50500,
     FaultKind.RATE_LIMIT: 50429,
@@ -128,6 +165,12 @@ _FAULT_CODES: dict[FaultKind, int | str] = {
     FaultKind.CONCURRENCY_LIMIT: 50430,
     FaultKind.MODERATION: 50411,
     FaultKind.GHOST_FACE: 201304,
+    FaultKind.OUTPUT_MODERATION: 50511,
+    # The emulator's answer to a wrong or stale STS token (see backend.authenticate).
+    FaultKind.TOKEN_EXPIRED: "InvalidAccessKey",
+}
+_FAULT_MESSAGES: dict[FaultKind, str] = {
+    FaultKind.TOKEN_EXPIRED: "The security token included in the request is expired.",
 }
 
 
@@ -140,12 +183,14 @@ def fault_error(call: Call, kind: FaultKind) -> EmulatorError:
     params = fault.params if fault is not None else {}
     code = params.get("code", _FAULT_CODES[kind])
     status = int(params["status"]) if "status" in params else None
-    if isinstance(code, str) and not code.isdigit():
-        error: GatewayError | ServiceError = GatewayError(
-            code, status=status, message=params.get("message")
-        )
+    message = params.get("message", _FAULT_MESSAGES.get(kind))
+    error: GatewayError | ServiceError | DataError
+    if kind is FaultKind.GHOST_FACE and params.get("shape") == "data":
+        error = DataError(int(code), message)
+    elif isinstance(code, str) and not code.isdigit():
+        error = GatewayError(code, status=status, message=message)
     else:
-        error = ServiceError(int(code), status=status, message=params.get("message"))
+        error = ServiceError(int(code), status=status, message=message)
     if params.get("retry_after") is not None:
         error.headers["Retry-After"] = str(params["retry_after"])
     return error

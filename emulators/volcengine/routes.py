@@ -15,10 +15,17 @@ from starlette.routing import Route
 
 from prefect_image_edit.emulators.downloads import DownloadHandler
 from prefect_image_edit.emulators.faults import RequestClass
-from prefect_image_edit.emulators.pipeline import Call, before_acceptance, deliver, run_job
+from prefect_image_edit.emulators.pipeline import (
+    Call,
+    before_acceptance,
+    deliver,
+    run_job,
+    tamper,
+)
 from prefect_image_edit.emulators.state import EmulatorState
 from prefect_image_edit.emulators.volcengine.backend import VolcengineBackend
 from prefect_image_edit.emulators.volcengine.errors import (
+    DataError,
     GatewayError,
     ServiceError,
     fault_error,
@@ -73,11 +80,14 @@ class VolcengineAPI:
                 req = backend.parse(body)
                 image, mask = await backend.load_inputs(req)
                 data, media_type = await run_job(call, lambda: backend.process(req, image, mask))
+                data = tamper(call, data)
                 urls = None
                 if req.return_url:
                     base_url, host = base_url_of(request)
                     urls = [
                         state.publish(VENDOR, data, media_type, base_url, host, settings.url_ttl)
+                        if data
+                        else ""  # EMPTY_RESULT: the vendor's [""]
                     ]
                 payload = {
                     "code": 10000,
@@ -93,7 +103,7 @@ class VolcengineAPI:
                     "time_elapsed": time_elapsed(call),
                 }
                 response = json_response(payload, headers={"X-Tt-Logid": call.request_id})
-        except (GatewayError, ServiceError) as exc:
+        except (GatewayError, ServiceError, DataError) as exc:
             response = exc.render(call)
             response.headers["X-Tt-Logid"] = call.request_id
         return deliver(call, response)

@@ -40,7 +40,7 @@ from .conftest import (
 
 pytestmark = pytest.mark.anyio
 
-OUT = b"\x89PNG\r\n\x1a\n result"
+OUT = PNG  # a real image: results are decoded and checked
 OK_DETAIL = {"status_code": 200, "code": "", "code_message": "", "message": ""}
 
 

@@ -146,10 +146,11 @@ VOLCENGINE_EXPECTED: dict[str, tuple[str, str]] = {
     "50411": MOD,
     "50412": MOD,
     "50413": MOD,
-    "50511": ("moderation", "retry_once"),
+    # Output moderation: the same seed gives the same image, so only another seed helps.
+    "50511": ("bad_seed", "new_seed"),
     "50512": MOD,
     "50518": MOD,
-    "50519": ("moderation", "retry_once"),
+    "50519": ("bad_seed", "new_seed"),
     "50520": SERVER_FINAL,
     "50521": SERVER_FINAL,
     "50522": SERVER_FINAL,

@@ -57,7 +57,7 @@ RESULT_URL = (
     "https://p9-aiop-sign.byteimg.com/tos-cn-i-vuqhorh59i/abc~tplv-vuqhorh59i-image.image"
     "?rk3s=7f9e702d&x-expires=1731577645&x-signature=abc%3D"
 )
-OUT = b"\xff\xd8\xff result"
+OUT = JPEG  # a real image: results are decoded and checked
 
 
 def ok(*, with_url: bool = True, with_b64: bool = True) -> httpx.Response:
@@ -188,7 +188,8 @@ async def test_emulator_endpoint():
         (201304, 200, SeedRejectedError, RetryVerdict.NEW_SEED),
         (201304, 400, SeedRejectedError, RetryVerdict.NEW_SEED),
         (50411, 400, ModerationError, RetryVerdict.PERMANENT),
-        (50511, 400, ModerationError, RetryVerdict.RETRY_ONCE),
+        (50511, 400, SeedRejectedError, RetryVerdict.NEW_SEED),
+        (50519, 400, SeedRejectedError, RetryVerdict.NEW_SEED),
         (50215, 400, VendorInputError, RetryVerdict.PERMANENT),
         (50400, 401, AuthError, RetryVerdict.PERMANENT),
         (50402, 404, NotFoundError, RetryVerdict.PERMANENT),

@@ -47,15 +47,22 @@ from prefect_image_edit.vendors.ailabtools.models import (
     form_fields,
 )
 from prefect_image_edit.vendors.ailabtools.status import combine_states, result_url, task_states
-from prefect_image_edit.vendors.errors import ErrorKind, InvalidParameterError, VendorAPIError
+from prefect_image_edit.vendors.errors import (
+    ErrorKind,
+    InvalidParameterError,
+    VendorAPIError,
+    bad_result,
+)
 from prefect_image_edit.vendors.files import ImageFormat, ImageInput, LoadedImage, load_image
 from prefect_image_edit.vendors.results import (
     EraseResult,
     TaskResult,
     TaskState,
     TaskSubmission,
+    check_result_url,
     result_url_expiry,
     utcnow,
+    validate_result_image,
 )
 
 __all__ = ["MASK_FORMATS", "REMOVE_FORMATS", "TRY_ON_FORMATS", "AILabToolsClient"]
@@ -70,6 +77,10 @@ TRY_ON_FORMATS = frozenset({ImageFormat.JPEG, ImageFormat.PNG, ImageFormat.BMP})
 # Query errors that say nothing about the task itself: raise them so the caller polls again
 # (or fixes the key) instead of giving up on, and paying again for, a task that may be fine.
 _QUERY_RAISES = (ErrorKind.AUTH, ErrorKind.NOT_FOUND, ErrorKind.RATE_LIMITED)
+# Query errors that are the task's own end although their code reads transient elsewhere: an
+# HTTP 500 PROCESSING_FAILURE while polling is the task failing, not the query; polling again
+# only burns the error budget before giving the same answer.
+_TASK_FAILED_CODES = frozenset({"PROCESSING_FAILURE"})
 
 
 def _envelope(payload: dict[str, Any]) -> AILabEnvelope:
@@ -131,6 +142,7 @@ class AILabToolsClient(BaseVendorClient):
             if status != 200:
                 raise self._api_error(
                     AILABTOOLS_ERRORS,
+                    response=response,
                     action=action,
                     code=None,
                     message=None,
@@ -144,6 +156,7 @@ class AILabToolsClient(BaseVendorClient):
         if status != 200 or envelope.failed:
             raise self._api_error(
                 AILABTOOLS_ERRORS,
+                response=response,
                 action=action,
                 code=envelope.code,
                 message=envelope.message,
@@ -212,10 +225,15 @@ class AILabToolsClient(BaseVendorClient):
             mask: 8-bit PNG, same size, no ICC profile: white (255) erases, black (0) keeps.
             steps: Sampling steps, at least 1.
             strength: 0.1 to 1.0; smaller stays closer to the original.
-            scale: 1 to 20.
+            scale: A whole number from 1 to 20 (the API takes an integer).
             seed: -1 (random) or a non-negative seed.
             dilate_size: Mask dilation radius in px, at least 1.
             quality: ``H``, ``M`` or ``L``.
+
+        Raises:
+            InvalidParameterError, InvalidImageError: before anything is sent.
+            BadResultError: a success answer with an empty or undecodable image.
+            VendorAPIError: the vendor refused; ``retry`` says what may be done.
 
         Returns:
             The result with ``image_bytes`` (the vendor stores nothing, so there is no URL).
@@ -239,6 +257,14 @@ class AILabToolsClient(BaseVendorClient):
         )
         data = payload.get("data")
         blobs = data.get("binary_data_base64") if isinstance(data, dict) else None
+        if isinstance(blobs, list) and blobs and blobs[0] == "":
+            raise bad_result(
+                "the result image is empty",
+                vendor=self.vendor,
+                action=action,
+                http_status=response.status_code,
+                request_id=envelope.trace_id,
+            )
         try:
             result = base64.b64decode(blobs[0], validate=True) if blobs else b""
         except (binascii.Error, TypeError, ValueError):
@@ -251,6 +277,9 @@ class AILabToolsClient(BaseVendorClient):
                 http_status=response.status_code,
                 request_id=envelope.trace_id,
             )
+        validate_result_image(
+            result, vendor=self.vendor, action=action, request_id=envelope.trace_id
+        )
         return EraseResult(
             vendor=self.vendor,
             action=action,
@@ -324,7 +353,8 @@ class AILabToolsClient(BaseVendorClient):
         """Poll an async task once (free; poll every 5 s, results kept 24 h).
 
         A failed task comes back as ``state=FAILED`` (``task_status`` 3, ``output.task_status``
-        FAILED, or an error envelope about the task), never as an exception. Errors that say
+        FAILED, at the top level or inside ``data``, an error envelope about the task, or an
+        HTTP 500 ``PROCESSING_FAILURE``), never as an exception. Errors that say
         nothing about the task (auth, rate limits, unknown task, transient failures) raise.
 
         Raises:
@@ -349,7 +379,9 @@ class AILabToolsClient(BaseVendorClient):
         try:
             payload, envelope = self._error(response, action)
         except VendorAPIError as error:
-            if error.retry.transient or error.kind in _QUERY_RAISES:
+            if error.code not in _TASK_FAILED_CODES and (
+                error.retry.transient or error.kind in _QUERY_RAISES
+            ):
                 raise
             return TaskResult(
                 state=TaskState.FAILED,
@@ -372,6 +404,14 @@ class AILabToolsClient(BaseVendorClient):
         url = result_url(payload) if state is TaskState.SUCCEEDED else None
         if state is TaskState.SUCCEEDED and url is None:
             raise malformed_response("task succeeded without a result URL", **malformed)
+        if url is not None:
+            url = check_result_url(
+                url,
+                vendor=self.vendor,
+                action=action,
+                endpoint=self.base_url,
+                request_id=envelope.trace_id,
+            )
         return TaskResult(
             state=state,
             vendor_status=raw,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from prefect_image_edit.vendors._params import InpaintingParams, StrictModel, canonical_number
 
@@ -24,7 +24,18 @@ __all__ = [
 
 
 class RemoveObjectsParams(InpaintingParams):
-    """Remove Objects Advanced: the shared inpainting knobs (PROTOCOLS.md 3.2)."""
+    """Remove Objects Advanced: the shared inpainting knobs (PROTOCOLS.md 3.2).
+
+    ``scale`` must be a whole number here: AILabTools' OpenAPI spec types it as an integer
+    (``7`` or ``7.0`` is sent as ``7``; ``7.5`` is refused before anything is sent).
+    """
+
+    @field_validator("scale")
+    @classmethod
+    def _whole_scale(cls, value: float) -> float:
+        if not float(value).is_integer():
+            raise ValueError("must be a whole number for AILabTools (its API takes an integer)")
+        return value
 
 
 class TryOnProParams(StrictModel):

@@ -11,7 +11,11 @@ Two status vocabularies may appear, alone or together:
 When both are present the furthest state wins, failure first: a task either vocabulary calls
 failed has failed; one either calls succeeded has succeeded.
 
-The result URL is ``output.image_url`` (Pro, Refiner) or ``data.image`` (plain try-on).
+Each may sit at the top level (the seed doc) or inside ``data`` (the official ``ailabtools-sdk``
+reads ``data.task_status`` first); both places are read, with the same precedence.
+
+The result URL is ``output.image_url`` (Pro, Refiner), also under ``data``, or ``data.image``
+(plain try-on).
 """
 
 from __future__ import annotations
@@ -51,19 +55,26 @@ def _int_status(value: Any) -> int | None:
     return None
 
 
+def _places(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """``data`` first (the official SDK's reading), then the top level."""
+    data = payload.get("data")
+    return [data, payload] if isinstance(data, dict) else [payload]
+
+
 def task_states(payload: dict[str, Any]) -> tuple[list[TaskState], str]:
     """Every state the answer states, and the raw statuses as one string for debugging."""
     states: list[TaskState] = []
     raw: list[str] = []
-    number = _int_status(payload.get("task_status"))
-    if number is not None:
-        states.append(INT_STATES.get(number, TaskState.PROCESSING))
-        raw.append(str(number))
-    output = payload.get("output")
-    text = output.get("task_status") if isinstance(output, dict) else None
-    if isinstance(text, str) and text.strip():
-        states.append(STRING_STATES.get(text.strip().upper(), TaskState.PROCESSING))
-        raw.append(text.strip())
+    for place in _places(payload):
+        number = _int_status(place.get("task_status"))
+        if number is not None:
+            states.append(INT_STATES.get(number, TaskState.PROCESSING))
+            raw.append(str(number))
+        output = place.get("output")
+        text = output.get("task_status") if isinstance(output, dict) else None
+        if isinstance(text, str) and text.strip():
+            states.append(STRING_STATES.get(text.strip().upper(), TaskState.PROCESSING))
+            raw.append(text.strip())
     return states, "/".join(raw)
 
 
@@ -76,11 +87,12 @@ def combine_states(states: list[TaskState]) -> TaskState | None:
 
 
 def result_url(payload: dict[str, Any]) -> str | None:
-    """``output.image_url``, else ``data.image`` (a string, or the first of a list)."""
-    output = payload.get("output")
-    url = output.get("image_url") if isinstance(output, dict) else None
-    if isinstance(url, str) and url:
-        return url
+    """``output.image_url`` (top level or in ``data``), else ``data.image`` (or its first)."""
+    for place in _places(payload):
+        output = place.get("output")
+        url = output.get("image_url") if isinstance(output, dict) else None
+        if isinstance(url, str) and url:
+            return url
     data = payload.get("data")
     image = data.get("image") if isinstance(data, dict) else None
     if isinstance(image, list):

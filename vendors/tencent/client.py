@@ -25,6 +25,7 @@ from prefect_image_edit.vendors._constants import (
     TENCENT_ENDPOINT,
     TENCENT_INPAINTING_ACTION,
     TENCENT_MAX_BASE64_CHARS,
+    TENCENT_MAX_BODY_BYTES,
     TENCENT_REGION,
     TENCENT_SERVICE,
     TENCENT_VERSION,
@@ -35,9 +36,21 @@ from prefect_image_edit.vendors._http import (
     parse_json,
 )
 from prefect_image_edit.vendors._params import validated
-from prefect_image_edit.vendors.errors import InvalidParameterError
-from prefect_image_edit.vendors.files import ImageFormat, ImageInput, LoadedImage, load_image
-from prefect_image_edit.vendors.results import EraseResult, result_url_expiry, utcnow
+from prefect_image_edit.vendors.errors import InvalidImageError, InvalidParameterError, bad_result
+from prefect_image_edit.vendors.files import (
+    ImageFormat,
+    ImageInput,
+    LoadedImage,
+    load_image,
+    require_modes,
+)
+from prefect_image_edit.vendors.results import (
+    EraseResult,
+    check_result_url,
+    result_url_expiry,
+    utcnow,
+    validate_result_image,
+)
 from prefect_image_edit.vendors.tencent.auth import TC3Auth
 from prefect_image_edit.vendors.tencent.errors import TENCENT_ERRORS
 from prefect_image_edit.vendors.tencent.models import (
@@ -47,7 +60,7 @@ from prefect_image_edit.vendors.tencent.models import (
     TencentError,
 )
 
-__all__ = ["INPAINTING_FORMATS", "TencentAiartClient"]
+__all__ = ["INPAINTING_FORMATS", "MASK_FORMATS", "MASK_MODES", "TencentAiartClient"]
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +68,10 @@ logger = logging.getLogger(__name__)
 INPAINTING_FORMATS = frozenset(
     {ImageFormat.JPEG, ImageFormat.PNG, ImageFormat.BMP, ImageFormat.TIFF, ImageFormat.WEBP}
 )
+# The mask is "single-channel greyscale": an RGB mask is refused, and so is TIFF (a TIFF mask
+# is where multi-channel and 16-bit data hide; Tencent's service refuses it).
+MASK_FORMATS = INPAINTING_FORMATS - {ImageFormat.TIFF}
+MASK_MODES = frozenset({"L", "1"})
 
 
 def _check_url(value: str | None, field: str) -> str | None:
@@ -144,6 +161,7 @@ class TencentAiartClient(BaseVendorClient):
             if response.status_code != 200:
                 raise self._api_error(
                     TENCENT_ERRORS,
+                    response=response,
                     action=action,
                     code=None,
                     message=None,
@@ -162,6 +180,7 @@ class TencentAiartClient(BaseVendorClient):
             parsed = TencentError.parse(error)
             raise self._api_error(
                 TENCENT_ERRORS,
+                response=response,
                 action=action,
                 code=parsed.code,
                 message=parsed.message,
@@ -171,6 +190,7 @@ class TencentAiartClient(BaseVendorClient):
         if response.status_code != 200:
             raise self._api_error(
                 TENCENT_ERRORS,
+                response=response,
                 action=action,
                 code=None,
                 message=None,
@@ -194,7 +214,8 @@ class TencentAiartClient(BaseVendorClient):
 
         Args:
             image: The image (jpg, png, bmp, tiff or webp; Base64 under 6 MB; sides < 5000 px).
-            mask: Single-channel mask, same size: white (255) erases, black (0) keeps.
+            mask: Single-channel (greyscale) mask, not TIFF, same size: white (255) erases,
+                black (0) keeps.
             image_url: The image as a URL instead of ``image``.
             mask_url: The mask as a URL instead of ``mask``.
             rsp_img_type: ``url`` (a COS link valid 1 h) or ``base64`` (bytes in the result).
@@ -205,7 +226,9 @@ class TencentAiartClient(BaseVendorClient):
             The result with ``image_url`` and ``expires_at`` (url) or ``image_bytes`` (base64).
 
         Raises:
-            InvalidParameterError, InvalidImageError: before anything is sent.
+            InvalidParameterError, InvalidImageError: before anything is sent (an RGB or TIFF
+                mask, a whole body over 10 MB included).
+            BadResultError: a success answer with an empty, undecodable or non-https result.
             VendorAPIError: the vendor refused; ``retry`` says what may be done.
             VendorRequestError: no usable answer.
         """
@@ -227,17 +250,26 @@ class TencentAiartClient(BaseVendorClient):
             name: load_image(
                 value,
                 field=name,
-                formats=INPAINTING_FORMATS,
+                formats=INPAINTING_FORMATS if name == "image" else MASK_FORMATS,
                 max_base64_chars=TENCENT_MAX_BASE64_CHARS,
             )
             for name, value in (("image", image), ("mask", mask))
             if value is not None
         }
+        if "mask" in loaded:
+            require_modes(loaded["mask"], MASK_MODES, what="a single-channel greyscale mask")
         # Our own Base64 of checked bytes: nothing left to validate.
         request = request.model_copy(
             update={"input_image": _b64(loaded.get("image")), "mask": _b64(loaded.get("mask"))}
         )
-        envelope, response = await self._call(action, request.body())
+        body = request.body()
+        if len(body) > TENCENT_MAX_BODY_BYTES:
+            raise InvalidImageError(
+                f"image and mask make a {len(body)}-byte request; Tencent accepts at most "
+                f"{TENCENT_MAX_BODY_BYTES} bytes per request: send smaller images or URLs",
+                field="image" if "image" in loaded else "mask",
+            )
+        envelope, response = await self._call(action, body)
         received_at = utcnow()
         try:
             parsed = ImageInpaintingRemovalResponse.model_validate(envelope)
@@ -257,16 +289,22 @@ class TencentAiartClient(BaseVendorClient):
             "parameters": request.canonical(),
             "input_sha256": {name: image.sha256 for name, image in loaded.items()},
         }
+        if not parsed.result_image:
+            raise bad_result(
+                "ResultImage is empty",
+                vendor=self.vendor,
+                action=action,
+                http_status=response.status_code,
+                request_id=parsed.request_id,
+            )
         if request.rsp_img_type == "url":
-            url = parsed.result_image
-            if urlsplit(url).scheme not in ("http", "https"):
-                raise malformed_response(
-                    "ResultImage is not a URL",
-                    vendor=self.vendor,
-                    action=action,
-                    http_status=response.status_code,
-                    request_id=parsed.request_id,
-                )
+            url = check_result_url(
+                parsed.result_image,
+                vendor=self.vendor,
+                action=action,
+                endpoint=self.base_url,
+                request_id=parsed.request_id,
+            )
             expires_at = result_url_expiry(url, vendor=self.vendor, received_at=received_at)
             return EraseResult(image_url=url, expires_at=expires_at, **common)
         try:
@@ -279,4 +317,5 @@ class TencentAiartClient(BaseVendorClient):
                 http_status=response.status_code,
                 request_id=parsed.request_id,
             ) from None
+        validate_result_image(data, vendor=self.vendor, action=action, request_id=parsed.request_id)
         return EraseResult(image_bytes=data, **common)

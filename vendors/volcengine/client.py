@@ -36,9 +36,15 @@ from prefect_image_edit.vendors._http import (
     parse_json,
 )
 from prefect_image_edit.vendors._params import validated
-from prefect_image_edit.vendors.errors import InvalidParameterError, VendorAPIError
-from prefect_image_edit.vendors.files import ImageFormat, ImageInput, load_image
-from prefect_image_edit.vendors.results import EraseResult, result_url_expiry, utcnow
+from prefect_image_edit.vendors.errors import InvalidParameterError, VendorAPIError, bad_result
+from prefect_image_edit.vendors.files import ImageFormat, ImageInput, load_image, require_modes
+from prefect_image_edit.vendors.results import (
+    EraseResult,
+    check_result_url,
+    result_url_expiry,
+    utcnow,
+    validate_result_image,
+)
 from prefect_image_edit.vendors.volcengine.auth import VolcengineAuth
 from prefect_image_edit.vendors.volcengine.errors import VOLCENGINE_ERRORS
 from prefect_image_edit.vendors.volcengine.models import (
@@ -58,6 +64,8 @@ VolcengineAction = Literal["CVProcess", "Img2ImgInpainting"]
 # "仅支持JPG、JPEG、PNG格式" for the image; the mask is "8bit png".
 IMAGE_FORMATS = frozenset({ImageFormat.JPEG, ImageFormat.PNG})
 MASK_FORMATS = frozenset({ImageFormat.PNG})
+# "0：输入图片，三通道RGB图": the input image is three-channel RGB (greyscale and RGBA refused).
+IMAGE_MODES = frozenset({"RGB"})
 
 
 def _check_urls(image_urls: Sequence[str] | None) -> tuple[str, str] | None:
@@ -75,6 +83,30 @@ def _decode_first(images: list[str] | None) -> bytes | None:
     if not images:
         return None
     return base64.b64decode(images[0], validate=True)
+
+
+def _inner_code(data: dict[str, Any]) -> int | None:
+    """A failure code inside ``data`` of a ``code: 10000`` answer (201304 has been seen there).
+
+    Read from ``algorithm_base_resp.status_code``, ``code`` or ``status_code``; ``None`` when
+    none is a non-zero number.
+    """
+    base = data.get("algorithm_base_resp")
+    candidates = [base.get("status_code") if isinstance(base, dict) else None]
+    candidates += [data.get("code"), data.get("status_code")]
+    for value in candidates:
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value)
+        if isinstance(value, int) and value not in (0, VOLCENGINE_SUCCESS_CODE):
+            return value
+    return None
+
+
+def _inner_message(data: dict[str, Any]) -> Any:
+    base = data.get("algorithm_base_resp")
+    return (base.get("status_message") if isinstance(base, dict) else None) or data.get("message")
 
 
 class VolcengineVisualClient(BaseVendorClient):
@@ -149,7 +181,12 @@ class VolcengineVisualClient(BaseVendorClient):
                 None
                 if status == 200
                 else self._api_error(
-                    VOLCENGINE_ERRORS, code=None, message=None, request_id=None, **common
+                    VOLCENGINE_ERRORS,
+                    response=response,
+                    code=None,
+                    message=None,
+                    request_id=None,
+                    **common,
                 )
             )
         gateway = parse_gateway_error(payload)
@@ -160,6 +197,7 @@ class VolcengineVisualClient(BaseVendorClient):
                 code = gateway.code_n
             return self._api_error(
                 VOLCENGINE_ERRORS,
+                response=response,
                 code=code,
                 message=gateway.message,
                 request_id=gateway.request_id,
@@ -169,6 +207,7 @@ class VolcengineVisualClient(BaseVendorClient):
         if service.code is not None and service.code != VOLCENGINE_SUCCESS_CODE:
             return self._api_error(
                 VOLCENGINE_ERRORS,
+                response=response,
                 code=service.code,
                 message=service.message,
                 request_id=service.request_id,
@@ -176,7 +215,12 @@ class VolcengineVisualClient(BaseVendorClient):
             )
         if status != 200:
             return self._api_error(
-                VOLCENGINE_ERRORS, code=None, message=None, request_id=service.request_id, **common
+                VOLCENGINE_ERRORS,
+                response=response,
+                code=None,
+                message=None,
+                request_id=service.request_id,
+                **common,
             )
         return None
 
@@ -198,7 +242,7 @@ class VolcengineVisualClient(BaseVendorClient):
         """Erase the white area of ``mask`` from ``image`` (req_key ``i2i_inpainting``).
 
         Args:
-            image: The image (JPG or PNG, at most 5 MB, 64-4096 px a side).
+            image: The image (three-channel RGB JPG or PNG, at most 5 MB, 64-4096 px a side).
             mask: 8-bit PNG mask, same size: white (255) erases, black (0) keeps.
             image_urls: ``[image_url, mask_url]`` instead of ``image`` and ``mask``.
             return_url: Also return a URL valid 24 h.
@@ -212,7 +256,9 @@ class VolcengineVisualClient(BaseVendorClient):
 
         Raises:
             InvalidParameterError, InvalidImageError: before anything is sent.
-            SeedRejectedError: 201304; retry with another seed.
+            SeedRejectedError: 201304 or 50511/50519 (also inside ``data`` of a ``code: 10000``
+                answer); retry with another seed.
+            BadResultError: a success answer with an empty, undecodable or non-https result.
             VendorAPIError: the vendor refused; ``retry`` says what may be done.
             VendorRequestError: no usable answer.
         """
@@ -225,6 +271,10 @@ class VolcengineVisualClient(BaseVendorClient):
             raise InvalidParameterError("give image and mask, or image_urls", field=missing)
         if logo_info is not None and not isinstance(logo_info, LogoInfo):
             raise InvalidParameterError("must be a LogoInfo", field="logo_info")
+        if logo_info is not None:
+            # Checked again: a LogoInfo built with model_construct skipped validation, and the
+            # vendor refuses a position outside 0-3.
+            logo_info = validated(LogoInfo, **logo_info.model_dump())
         # Parameters first (no I/O), then the files.
         request = validated(
             I2IInpaintingRequest,
@@ -250,6 +300,7 @@ class VolcengineVisualClient(BaseVendorClient):
                 ),
                 load_image(mask, field="mask", formats=MASK_FORMATS),
             ]
+            require_modes(loaded[0], IMAGE_MODES, what="a three-channel RGB image")
             # Our own Base64 of checked bytes: nothing left to validate.
             b64 = tuple(base64.b64encode(item.data).decode("ascii") for item in loaded)
             request = request.model_copy(update={"binary_data_base64": b64})
@@ -279,14 +330,48 @@ class VolcengineVisualClient(BaseVendorClient):
 
         if not isinstance(payload, dict) or not isinstance(payload.get("data"), dict):
             raise malformed("no data object")
+        raw = payload["data"]
         try:
-            data = I2IInpaintingData.model_validate(payload["data"])
+            data = I2IInpaintingData.model_validate(raw)
             image_bytes = _decode_first(data.binary_data_base64)
         except (ValidationError, binascii.Error, ValueError):
             raise malformed("data is not Base64 images and URLs") from None
         url = data.image_urls[0] if data.image_urls else None
-        if image_bytes is None and url is None:
+        blank = bool(data.binary_data_base64 and not data.binary_data_base64[0]) or url == ""
+        if not image_bytes and not url:
+            inner = _inner_code(raw)
+            if inner is not None:
+                # code 10000 outside, a failure inside (201304 included): classify that.
+                raise self._api_error(
+                    VOLCENGINE_ERRORS,
+                    response=response,
+                    action=self.action,
+                    http_status=response.status_code,
+                    code=inner,
+                    message=_inner_message(raw),
+                    request_id=request_id,
+                )
+            if blank:
+                raise bad_result(
+                    "the result image is empty",
+                    vendor=self.vendor,
+                    action=self.action,
+                    http_status=response.status_code,
+                    request_id=request_id,
+                )
             raise malformed("data holds no image")
+        if image_bytes is not None:
+            validate_result_image(
+                image_bytes, vendor=self.vendor, action=self.action, request_id=request_id
+            )
+        if url is not None:
+            url = check_result_url(
+                url,
+                vendor=self.vendor,
+                action=self.action,
+                endpoint=self.base_url,
+                request_id=request_id,
+            )
         return EraseResult(
             vendor=self.vendor,
             action=self.action,

@@ -8,8 +8,9 @@ Source: PROTOCOLS.md 2.5. Two layers answer errors:
 
 A code missing here is permanent (``classify``). Verdicts follow DESIGN.md's money rules:
 RESUBMIT for rate and concurrency limits (refused before processing); RETRY_ONCE for internal
-errors and output-moderation failures the vendor marks retryable (the job ran); NEW_SEED for
-201304 ("AI ghost face": the output was rejected for this seed); PERMANENT for the rest.
+errors (the job ran); NEW_SEED for 201304 ("AI ghost face") and for 50511/50519 (output
+moderation, "retryable" says the vendor): the output was rejected, and the same seed with the
+same parameters gives the same image, so only another seed can help; PERMANENT for the rest.
 50500/50501 are documented both ways; one retry is the compromise.
 """
 
@@ -25,7 +26,8 @@ _AUTH = ErrorRule(ErrorKind.AUTH, _P)
 _BAD_INPUT = ErrorRule(ErrorKind.BAD_INPUT, _P)
 _NOT_FOUND = ErrorRule(ErrorKind.NOT_FOUND, _P)
 _MODERATION = ErrorRule(ErrorKind.MODERATION, _P)
-_MODERATION_ONCE = ErrorRule(ErrorKind.MODERATION, RetryVerdict.RETRY_ONCE)
+# The output was rejected for this seed: SeedRejectedError, resent only with another seed.
+_NEW_SEED = ErrorRule(ErrorKind.BAD_SEED, RetryVerdict.NEW_SEED)
 _THROTTLED = ErrorRule(ErrorKind.RATE_LIMITED, RetryVerdict.RESUBMIT)
 _SERVER_ONCE = ErrorRule(ErrorKind.SERVER, RetryVerdict.RETRY_ONCE)
 _SERVER_PERMANENT = ErrorRule(ErrorKind.SERVER, _P)
@@ -73,16 +75,16 @@ _SERVICE_CODES: dict[int, ErrorRule] = {
     50411: _MODERATION,
     50412: _MODERATION,
     50413: _MODERATION,
-    50511: _MODERATION_ONCE,
+    50511: _NEW_SEED,
     50512: _MODERATION,
     50518: _MODERATION,
-    50519: _MODERATION_ONCE,
+    50519: _NEW_SEED,
     # The moderation service itself failed; the vendor says not to retry.
     50520: _SERVER_PERMANENT,
     50521: _SERVER_PERMANENT,
     50522: _SERVER_PERMANENT,
     # i2i_inpainting produced an "AI ghost face"; another seed may succeed.
-    201304: ErrorRule(ErrorKind.BAD_SEED, RetryVerdict.NEW_SEED),
+    201304: _NEW_SEED,
 }
 
 VOLCENGINE_ERRORS: dict[str, ErrorRule] = {
