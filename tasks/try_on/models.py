@@ -75,6 +75,11 @@ class PreparedOutfit(BaseModel):
         named = {"person": self.person, "top": self.top, "bottom": self.bottom}
         return {name: staged for name, staged in named.items() if staged is not None}
 
+    def sources(self) -> dict[str, str]:
+        """The references the user gave, by input name (for messages)."""
+        named = {"person": self.person_source, "top": self.top_source, "bottom": self.bottom_source}
+        return {name: source for name, source in named.items() if source}
+
     def inputs(self) -> dict[str, str]:
         """Input name -> sha256 of the prepared bytes: the content part of the cache key."""
         return {name: staged.sha256 for name, staged in self.files().items()}

@@ -82,29 +82,33 @@ def _refiner_cache_key(context: Any, parameters: dict[str, Any]) -> str:
 async def _staged_bytes(outfit: PreparedOutfit) -> dict[str, bytes]:
     """The prepared bytes to send, checked against their sha256."""
 
-    def _read(staged: StagedFile) -> bytes:
+    sources = outfit.sources()
+
+    def _read(name: str, staged: StagedFile) -> bytes:
         data = read_staged(staged)
         if data is None:
             raise InputError(
-                "the prepared try-on images are no longer on this machine; "
-                "run prepare_try_on again",
-                source=outfit.person_source,
+                "its prepared copy is no longer on this machine; run prepare_try_on again",
+                source=sources.get(name, name),
             )
         return data
 
     return {
-        name: await anyio.to_thread.run_sync(_read, staged)
+        name: await anyio.to_thread.run_sync(_read, name, staged)
         for name, staged in outfit.files().items()
     }
 
 
-def _job(stage: Stage, record: PaidCall) -> TryOnJob:
+def _job(stage: Stage, record: PaidCall, *, resumed: bool) -> TryOnJob:
+    """The job a ledger record holds. A resumed job counts from the record's creation (the
+    earliest moment it may have been accepted), so polling never outlives the vendor's
+    retention."""
     return TryOnJob(
         key=record.key,
         stage=stage,
         action=record.action,
         task_id=record.task_id,
-        submitted_at=record.updated_at,
+        submitted_at=record.created_at if resumed else record.updated_at,
         request_id=record.request_ids[-1] if record.request_ids else None,
         inputs=record.inputs,
         parameters=record.parameters,
@@ -139,7 +143,7 @@ async def _submit(
     known = book.paid_job(key)
     if known is not None:
         logger.info("resuming %s job %s (already paid for)", stage, known.task_id)
-        return _job(stage, known)
+        return _job(stage, known, resumed=True)
     images = await _staged_bytes(outfit)
     if load_extra is not None:
         images.update(await load_extra())
@@ -155,7 +159,7 @@ async def _submit(
             key, action=action, inputs=inputs, parameters=parameters, send=send
         )
     logger.info("%s job %s submitted (attempt %s)", stage, record.task_id, record.attempts)
-    return _job(stage, record)
+    return _job(stage, record, resumed=False)
 
 
 _SUBMIT_OPTIONS: dict[str, Any] = {
