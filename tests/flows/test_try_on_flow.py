@@ -110,13 +110,21 @@ def test_two_concurrent_runs_of_the_same_input_pay_once(emu, connections, wardro
     emu.settings.ailabtools.latency = 0.5  # both runs reach each submit while one is paying
 
     async def both():
-        return await asyncio.gather(
-            try_on(person, top, "woman", connections=connections),
-            try_on(person, top, "woman", connections=connections),
+        states = await asyncio.gather(
+            try_on(person, top, "woman", connections=connections, return_state=True),
+            try_on(person, top, "woman", connections=connections, return_state=True),
         )
+        submits = [await _submit_states(s.state_details.flow_run_id) for s in states]
+        return [await s.aresult() for s in states], submits
 
-    first, second = asyncio.run(both())
+    (first, second), submits = asyncio.run(both())
     assert emu.counters.billable("ailabtools") == 2
+    # one run paid for each job; the other waited on the lock and found it in the cache
+    for name in ("submit-try-on-coarse", "submit-try-on-refiner"):
+        assert sorted(runs[n] for runs in submits for n in runs if n.startswith(name)) == [
+            "Cached",
+            "Completed",
+        ]
     assert first.coarse_job.task_id == second.coarse_job.task_id
     assert first.refined_job.task_id == second.refined_job.task_id
     assert (first.refined.uri, first.refined.sha256) == (second.refined.uri, second.refined.sha256)
