@@ -24,6 +24,7 @@ from prefect_image_edit.tasks.try_on import (
     JobFailed,
     archive_try_on_result,
     poll_try_on_jobs,
+    prepare_try_on,
     submit_try_on_coarse,
 )
 
@@ -72,7 +73,8 @@ def test_a_failed_job_is_reported_and_not_billed(emu, connections, wardrobe):
 
 @flow
 async def _submit_and_poll(person: str, top: str, connections):
-    job = await submit_try_on_coarse(person, top, None, connections.ailabtools, connections.archive)
+    outfit = await prepare_try_on(person, top, None, connections.archive)
+    job = await submit_try_on_coarse(outfit, connections.ailabtools)
     await poll_try_on_jobs([job], connections.ailabtools)
     return job
 
@@ -122,7 +124,8 @@ def test_sweeper_finishes_an_abandoned_try_on_job(emu, connections, wardrobe, ow
 
     @flow
     async def submit_only():
-        return await submit_try_on_coarse(person, top, None, "emu", connections.archive)
+        outfit = await prepare_try_on(person, top, None, connections.archive)
+        return await submit_try_on_coarse(outfit, "emu")
 
     job = asyncio.run(submit_only())
     emu.clock.advance(5)  # the job is done at the vendor; its flow never polled
@@ -189,7 +192,8 @@ def test_a_paid_job_found_in_the_ledger_is_resumed_not_paid_again(emu, connectio
     async def crashed_after_submit():
         # .fn: the vendor is paid and the ledger written, but Prefect never records the
         # task's result, as when the process dies right after the submit returns
-        return await submit_try_on_coarse.fn(person, top, None, "emu", connections.archive)
+        outfit = await prepare_try_on(person, top, None, connections.archive)
+        return await submit_try_on_coarse.fn(outfit, "emu")
 
     job = asyncio.run(crashed_after_submit())
     assert emu.counters.billable("ailabtools", action="try-on-clothes-pro") == 1

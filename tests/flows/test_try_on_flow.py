@@ -1,0 +1,148 @@
+"""try-on built the way erase is: prepared once, cached on the prepared bytes, paid once."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+from PIL import Image
+from prefect import flow, get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+from prefect_image_edit.flows.try_on import try_on
+from prefect_image_edit.ledger import CallState, Ledger, PaidCall
+from prefect_image_edit.tasks.settings import get_settings
+from prefect_image_edit.tasks.try_on import (
+    VENDOR,
+    PreparedOutfit,
+    coarse_key,
+    prepare_try_on,
+)
+from prefect_image_edit.tasks.try_on import prepare as prepare_module
+
+from .conftest import BUCKET
+
+
+@pytest.fixture
+def wardrobe(make_scene, tmp_path):
+    person, _ = make_scene("person", size=(300, 600))
+    top = tmp_path / "top.png"
+    Image.new("RGB", (300, 300), (200, 40, 20)).save(top)
+    return str(person), str(top)
+
+
+@pytest.fixture
+def prepare_calls(monkeypatch) -> list[str]:
+    """Every image prepared for try-on, by the name it was read from."""
+    calls: list[str] = []
+    real = prepare_module.prepare_image
+
+    def counting(source, **kwargs):
+        calls.append(source.name)
+        return real(source, **kwargs)
+
+    monkeypatch.setattr(prepare_module, "prepare_image", counting)
+    return calls
+
+
+async def _submit_states(flow_run_id, expected: int = 2) -> dict[str, str]:
+    """Submit task run name -> final state name, for one flow run.
+
+    Task run states reach the API through events, a moment after the run: wait for them
+    (bounded), rather than for a fixed time.
+    """
+    states: dict[str, str | None] = {}
+    async with get_client() as client:
+        for _ in range(150):
+            runs = await client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+            )
+            states = {
+                run.name: run.state.name if run.state and run.state.is_final() else None
+                for run in runs
+                if run.name.startswith("submit-try-on")
+            }
+            if len(states) == expected and None not in states.values():
+                break
+            await asyncio.sleep(0.2)
+    return states
+
+
+def test_person_and_garments_are_prepared_once_for_both_submits(
+    emu, connections, wardrobe, prepare_calls
+):
+    person, top = wardrobe
+    outcome = asyncio.run(try_on(person, top, "woman", connections=connections))
+    assert sorted(prepare_calls) == sorted([person, top])  # once each, not again for the Refiner
+    coarse, refined = outcome.coarse_job, outcome.refined_job
+    assert {k: refined.inputs[k] for k in ("person", "top")} == coarse.inputs
+    assert refined.inputs["coarse"] == outcome.coarse.sha256
+    assert emu.counters.billable("ailabtools") == 2
+    assert (outcome.attempts, outcome.possible_double_charges) == (2, 0)
+
+
+def test_s3_person_and_garment_are_cached_on_their_prepared_bytes(
+    emu, connections, wardrobe, s3, prepare_calls
+):
+    person, top = wardrobe
+    prefix = f"try-on-inputs/{uuid.uuid4().hex}"
+    s3.upload_file(person, BUCKET, f"{prefix}/person.jpg")
+    s3.upload_file(top, BUCKET, f"{prefix}/top.png")
+    person_uri, top_uri = f"s3://{BUCKET}/{prefix}/person.jpg", f"s3://{BUCKET}/{prefix}/top.png"
+
+    first = asyncio.run(try_on(person_uri, top_uri, "man", connections=connections))
+    assert emu.counters.billable("ailabtools") == 2
+    state = asyncio.run(
+        try_on(person_uri, top_uri, "man", connections=connections, return_state=True)
+    )
+    again = asyncio.run(state.aresult())
+    assert emu.counters.billable("ailabtools") == 2  # the second run paid nothing
+    submits = asyncio.run(_submit_states(state.state_details.flow_run_id))
+    assert len(submits) == 2 and set(submits.values()) == {"Cached"}
+    assert again.coarse_job == first.coarse_job
+    assert (again.refined.uri, again.refined.sha256) == (first.refined.uri, first.refined.sha256)
+    assert sorted(prepare_calls) == sorted([person_uri, top_uri] * 2)
+
+
+def test_two_concurrent_runs_of_the_same_input_pay_once(emu, connections, wardrobe):
+    person, top = wardrobe
+    emu.settings.ailabtools.latency = 0.5  # both runs reach each submit while one is paying
+
+    async def both():
+        states = await asyncio.gather(
+            try_on(person, top, "woman", connections=connections, return_state=True),
+            try_on(person, top, "woman", connections=connections, return_state=True),
+        )
+        submits = [await _submit_states(s.state_details.flow_run_id) for s in states]
+        return [await s.aresult() for s in states], submits
+
+    (first, second), submits = asyncio.run(both())
+    assert emu.counters.billable("ailabtools") == 2
+    # one run paid for each job; the other waited on the lock and found it in the cache
+    for name in ("submit-try-on-coarse", "submit-try-on-refiner"):
+        assert sorted(runs[n] for runs in submits for n in runs if n.startswith(name)) == [
+            "Cached",
+            "Completed",
+        ]
+    assert first.coarse_job.task_id == second.coarse_job.task_id
+    assert first.refined_job.task_id == second.refined_job.task_id
+    assert (first.refined.uri, first.refined.sha256) == (second.refined.uri, second.refined.sha256)
+
+
+@flow
+async def _prepare(person: str, top: str, archive: str) -> PreparedOutfit:
+    return await prepare_try_on(person, top, None, archive)
+
+
+def test_a_submit_that_died_in_flight_is_paid_again_and_counted(emu, connections, wardrobe):
+    person, top = wardrobe
+    outfit = asyncio.run(_prepare(person, top, connections.archive))
+    ledger = Ledger(get_settings().ledger_dir)
+    # as if a process died while its Pro submit was out: the vendor may have billed it
+    ledger.begin_attempt(PaidCall(key=coarse_key(outfit), vendor=VENDOR, action="TryOnClothesPro"))
+    outcome = asyncio.run(try_on(person, top, "woman", connections=connections))
+    assert outcome.coarse_job.possible_double_charges == 1
+    assert (outcome.attempts, outcome.possible_double_charges) == (3, 1)
+    assert emu.counters.billable("ailabtools") == 2
+    assert ledger.get(outcome.coarse_job.key).state is CallState.ARCHIVED
