@@ -53,6 +53,7 @@ FALLBACK_KINDS = frozenset(
         ErrorKind.NETWORK,
         ErrorKind.NO_CREDITS,
         ErrorKind.BAD_SEED,
+        ErrorKind.BAD_RESULT,
     }
 )
 # Frozen models: safe to share as parameter defaults.

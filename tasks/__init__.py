@@ -11,52 +11,43 @@ Retries, caching, locks and concurrency limits live here and only here (DESIGN.m
 - ``archive_result``: any result (bytes or URL) into the archive storage.
 """
 
-from prefect_image_edit.tasks.archive import archive_result
-from prefect_image_edit.tasks.erase import (
-    erase_image,
-    erase_with_ailabtools,
-    erase_with_tencent,
-    erase_with_volcengine,
-)
-from prefect_image_edit.tasks.models import (
-    ArchivedRef,
-    ErasedImage,
-    EraseSettings,
-    FinalImage,
-    MaskOptions,
-    PreparedInputs,
-)
-from prefect_image_edit.tasks.prepare import prepare_inputs
-from prefect_image_edit.tasks.try_on import (
-    FinishedJob,
-    PreparedOutfit,
-    TryOnJob,
-    archive_try_on_result,
-    poll_try_on_jobs,
-    prepare_try_on,
-    submit_try_on_coarse,
-    submit_try_on_refiner,
-)
+from importlib import import_module
+from typing import Any
 
-__all__ = [
-    "ArchivedRef",
-    "EraseSettings",
-    "ErasedImage",
-    "FinalImage",
-    "FinishedJob",
-    "MaskOptions",
-    "PreparedInputs",
-    "PreparedOutfit",
-    "TryOnJob",
-    "archive_result",
-    "archive_try_on_result",
-    "erase_image",
-    "erase_with_ailabtools",
-    "erase_with_tencent",
-    "erase_with_volcengine",
-    "poll_try_on_jobs",
-    "prepare_inputs",
-    "prepare_try_on",
-    "submit_try_on_coarse",
-    "submit_try_on_refiner",
-]
+# Names -> the module that defines them. Imported on first use, so that the Prefect-free
+# models (``prefect_image_edit.tasks.models``) load without importing Prefect (2.6 s).
+_EXPORTS = {
+    "archive_result": "archive",
+    "erase_image": "erase",
+    "erase_with_ailabtools": "erase",
+    "erase_with_tencent": "erase",
+    "erase_with_volcengine": "erase",
+    "ArchivedRef": "models",
+    "ErasedImage": "models",
+    "EraseSettings": "models",
+    "FinalImage": "models",
+    "MaskOptions": "models",
+    "PreparedInputs": "models",
+    "prepare_inputs": "prepare",
+    "FinishedJob": "try_on",
+    "PreparedOutfit": "try_on",
+    "TryOnJob": "try_on",
+    "archive_try_on_result": "try_on",
+    "poll_try_on_jobs": "try_on",
+    "prepare_try_on": "try_on",
+    "submit_try_on_coarse": "try_on",
+    "submit_try_on_refiner": "try_on",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"{__name__}.{module}"), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -33,7 +33,6 @@ __all__ = ["archive_try_on_result"]
     cache_policy=NO_CACHE,
     retries=5,
     retry_delay_seconds=retry_delays(5),
-    retry_jitter_factor=0.5,
     retry_condition_fn=should_retry,
 )
 async def archive_try_on_result(

@@ -166,7 +166,6 @@ _SUBMIT_OPTIONS: dict[str, Any] = {
     "persist_result": True,
     "retries": RETRIES,
     "retry_delay_seconds": retry_delays(RETRIES),
-    "retry_jitter_factor": 0.5,
     "retry_condition_fn": should_retry,
     "timeout_seconds": 600,
 }
