@@ -12,6 +12,7 @@ authentication, as ``nobody`` when run as root (PostgreSQL refuses root), and yi
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import os
 import secrets
@@ -262,7 +263,9 @@ class PostgresServer:
             finally:
                 await conn.close()
 
-        asyncio.run(create())
+        # on a thread of its own, so callers inside an event loop can use it too
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, create()).result()
         return self.url_for(name)
 
     def __enter__(self) -> PostgresServer:
