@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import logging
 import threading
 import weakref
 from collections.abc import AsyncIterator
@@ -35,6 +36,8 @@ from prefect_image_edit.state.model import PENDING_STATES, PaidCall
 from prefect_image_edit.state.store import StateStore
 
 __all__ = ["CONNECT_TIMEOUT_S", "TABLE", "PostgresStore", "lock_id"]
+
+_log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 5.0
 """Seconds to wait for a connection before the state is declared unavailable."""
@@ -60,6 +63,7 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
     TimeoutError,
     asyncpg.PostgresConnectionError,  # SQLSTATE class 08
     asyncpg.InterfaceError,  # connection closed under us
+    asyncpg.exceptions.InternalClientError,  # what asyncpg may say on a connection just lost
     asyncpg.InvalidAuthorizationSpecificationError,  # 28000, 28P01 (bad password)
     asyncpg.InvalidCatalogNameError,  # the database does not exist
     asyncpg.CannotConnectNowError,  # starting up or shutting down
@@ -228,22 +232,43 @@ class PostgresStore(StateStore):
         try:
             with self._translate():
                 await _advisory_lock(conn, ident, key, timeout)
+        except LockBusy:
+            await _release(pools.locks, conn)  # it holds nothing: reuse it
+            raise
         except BaseException:
-            # A wait cut short (timeout, cancellation) must not leave a lock behind on a
+            # A wait cut short (cancellation, a dead server) must not leave a lock behind on a
             # pooled connection: drop the connection, which frees anything it held.
-            conn.terminate()
-            await pools.locks.release(conn)
+            _drop(conn)
+            await _release(pools.locks, conn)
             raise
         try:
             yield
         finally:
             try:
-                await conn.execute("SELECT pg_advisory_unlock($1)", ident)
-                await pools.locks.release(conn)
+                if not await conn.fetchval("SELECT pg_advisory_unlock($1)", ident):
+                    _log.warning("the lock of %s was no longer held when released", key)
+            except Exception as error:
+                # The connection died while the lock was held, and the server freed the lock
+                # with it. Say so, but do not hide the outcome of the work done under the lock.
+                _log.warning("the lock of %s was lost with its connection: %s", key, error)
+                _drop(conn)
             except BaseException:
-                conn.terminate()  # the server frees the lock with the connection
-                await pools.locks.release(conn)
+                _drop(conn)
                 raise
+            finally:
+                await _release(pools.locks, conn)
+
+
+def _drop(conn: asyncpg.Connection) -> None:
+    """Close a connection at once (freeing its locks); one already gone is left alone."""
+    with contextlib.suppress(asyncpg.InterfaceError):  # the pool detached it when it died
+        conn.terminate()
+
+
+async def _release(pool: asyncpg.Pool, conn: asyncpg.Connection) -> None:
+    """Give a lock connection back; one that died on the way is simply dropped by the pool."""
+    with contextlib.suppress(*_UNAVAILABLE):
+        await pool.release(conn)
 
 
 async def _advisory_lock(
