@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -91,3 +92,16 @@ async def test_nothing_listening_fails_fast_and_a_bad_password_is_not_shown(post
     with pytest.raises(StateUnavailableError, match="password") as caught:
         await PostgresStore(wrong).get("k")
     assert "hunter2" not in str(caught.value)
+
+
+async def test_first_uses_racing_create_the_table_once(postgres_server):
+    url = postgres_server.create_database("race_" + str(time.monotonic_ns()))
+    stores = [PostgresStore(url) for _ in range(4)]  # four "machines", four sets of connections
+    try:
+        await asyncio.gather(
+            *(s.begin(PaidCall(key=f"k{i}", vendor="v", action="a")) for i, s in enumerate(stores))
+        )
+        assert [r.key for r in await stores[0].pending()] == ["k0", "k1", "k2", "k3"]
+    finally:
+        for s in stores:
+            await s.close()
