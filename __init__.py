@@ -25,6 +25,7 @@ _LAZY_BLOCKS = {
     "VolcengineCredentials": "prefect_image_edit.blocks",
     "S3ArchiveStorage": "prefect_image_edit.blocks",
     "LocalArchiveStorage": "prefect_image_edit.blocks",
+    "ImageEditState": "prefect_image_edit.blocks",
 }
 
 __all__ = ["__version__", *_LAZY_BLOCKS]

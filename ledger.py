@@ -9,73 +9,28 @@ archive, or the URL to download, instead of paying a second time.
 One JSON file per content key, written atomically. Writers for one key are serialised by the
 same lock that Prefect's SERIALIZABLE cache isolation holds around the task, so the ledger
 itself needs no locking. No Prefect imports: the archive sweeper and tests read it directly.
+
+Being replaced by ``prefect_image_edit.state`` (one interface, named transitions, an embedded
+and a PostgreSQL backend); the embedded backend keeps this directory layout, so both agree.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from prefect_image_edit.state.embedded import atomic_write as _atomic_write
+from prefect_image_edit.state.model import CallState, PaidCall
 
 __all__ = ["CallState", "Ledger", "PaidCall"]
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-class CallState(StrEnum):
-    IN_FLIGHT = "in_flight"
-    """A paid request is out and no answer was recorded; found at start-up it means a crash."""
-    SUBMITTED = "submitted"
-    """An async job was accepted; ``task_id`` is what was paid for."""
-    READY = "ready"
-    """The result exists (staged bytes and/or a URL) but is not archived yet."""
-    ARCHIVED = "archived"
-    """A durable copy exists at ``archived_uri``."""
-    FAILED = "failed"
-    """The vendor refused the job permanently; nothing more will be sent."""
-    EXPIRED = "expired"
-    """The result expired before it was archived and the vendor no longer has it."""
-
-
-class PaidCall(BaseModel):
-    """Everything needed to trace a charge and to finish the work it paid for."""
-
-    key: str = Field(description="The content key (the same as the Prefect cache key).")
-    vendor: str
-    action: str
-    inputs: dict[str, str] = Field(default_factory=dict, description="Input name -> sha256.")
-    parameters: dict[str, Any] = Field(default_factory=dict)
-    state: CallState = CallState.IN_FLIGHT
-    attempts: int = Field(default=0, description="Paid requests sent for this key.")
-    ambiguous_failures: int = Field(
-        default=0, description="Failures after the vendor may have accepted the job."
-    )
-    possible_double_charges: int = Field(
-        default=0,
-        description="Requests that may have been billed without their answer being seen "
-        "(a crash mid-call, or an ambiguous failure that was retried).",
-    )
-    request_ids: list[str] = Field(default_factory=list)
-    task_id: str | None = None
-    result_url: str | None = None
-    expires_at: datetime | None = None
-    staged_file: str | None = Field(default=None, description="Staged result bytes, if any.")
-    media_type: str | None = None
-    archived_uri: str | None = None
-    archived_key: str | None = None
-    archived_sha256: str | None = None
-    error: str | None = None
-    created_at: datetime = Field(default_factory=_now)
-    updated_at: datetime = Field(default_factory=_now)
 
 
 class Ledger:
@@ -184,17 +139,3 @@ class Ledger:
             attempts += record.attempts
             doubles += record.possible_double_charges
         return {"states": states, "attempts": attempts, "possible_double_charges": doubles}
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".partial-")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -1,4 +1,4 @@
-"""Prefect Blocks: each vendor's credentials and the archive storage.
+"""Prefect Blocks: each vendor's credentials, the archive storage and the shared state.
 
 This module is the ``prefect.collections`` entry point, so a Prefect server registers these
 block types on start, and ``prefect block register -m prefect_image_edit.blocks`` (or
@@ -15,10 +15,12 @@ from prefect_image_edit.blocks.credentials import (
     TencentCloudCredentials,
     VolcengineCredentials,
 )
+from prefect_image_edit.blocks.state import ImageEditState
 
 __all__ = [
     "AILabToolsCredentials",
     "ArchiveStorage",
+    "ImageEditState",
     "LocalArchiveStorage",
     "S3ArchiveStorage",
     "TencentCloudCredentials",

