@@ -2,8 +2,9 @@
 
 A result is streamed into a spooled temporary file (memory up to a threshold, then disk) while
 its SHA-256 and MD5 are computed in the same pass, so it is never held twice in memory. The
-SHA-256 names the object; an object already under that name is not uploaded again; after an
-upload the store is asked what it holds, and size and checksum must match.
+SHA-256 names the object, so uploading the same bytes again rewrites the same object (uploads are
+idempotent without asking the store first), and the upload is verified: a single PUT by the
+ETag it answers with (the MD5), a multipart upload by what the store then says it holds.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import hashlib
 import io
 import tempfile
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import IO, Any
 
 from prefect_image_edit.archive.keys import archive_key, object_metadata
@@ -116,22 +117,33 @@ def archive_spool(
     media_type: str,
     metadata: Mapping[str, Any],
 ) -> ArchivedObject:
-    """Upload a spool under its content-addressed key unless it is already there."""
+    """Upload a spool under its content-addressed key, verified, in one request when it can.
+
+    Content-addressed keys make the upload idempotent: sending the same bytes again rewrites
+    the same object. A single-part upload is verified by the ETag the PUT answers with (the
+    MD5 of the bytes); a multipart one (large objects) by a HEAD of its size and sha256.
+    """
     key = archive_key(prefix, vendor, spool.sha256, media_type)
-    existing = store.head(key)
-    if existing is not None and existing.size == spool.size and existing.sha256 == spool.sha256:
-        return replace(existing, uploaded=False)
     meta = object_metadata({**metadata, "sha256": spool.sha256, "size": spool.size})
-    store.put(key, spool.rewind(), size=spool.size, media_type=media_type, metadata=meta)
+    etag = store.put(key, spool.rewind(), size=spool.size, media_type=media_type, metadata=meta)
+    if etag is not None and "-" not in etag:
+        if etag != spool.md5:
+            raise ArchiveVerificationError(f"{store.uri_for(key)}: ETag {etag} is not the MD5")
+        return ArchivedObject(
+            uri=store.uri_for(key),
+            key=key,
+            size=spool.size,
+            sha256=spool.sha256,
+            media_type=media_type,
+            metadata=meta,
+            etag=etag,
+        )
     stored = store.head(key)
     if stored is None or stored.size != spool.size or stored.sha256 != spool.sha256:
         raise ArchiveVerificationError(
             f"{store.uri_for(key)}: the store does not hold the {spool.size} bytes just uploaded"
         )
-    # A single-part upload's ETag is the MD5 of the bytes; multipart ETags end in "-N".
-    if stored.etag and "-" not in stored.etag and stored.etag != spool.md5:
-        raise ArchiveVerificationError(f"{store.uri_for(key)}: ETag {stored.etag} is not the MD5")
-    return replace(stored, uploaded=True)
+    return stored
 
 
 def archive_stream(

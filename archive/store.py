@@ -60,13 +60,15 @@ class ArchivedObject:
     sha256: str
     media_type: str
     metadata: dict[str, str] = field(default_factory=dict)
-    uploaded: bool = False
-    """False when the object was already there and nothing was sent."""
     etag: str | None = None
     """The store's ETag, where it has one (S3: the MD5 of a single-part upload)."""
 
 
 class ArchiveStore(Protocol):
+    @property
+    def location(self) -> str:
+        """Where the store is (``s3://bucket``, ``file:///dir``): its identity for caches."""
+
     def uri_for(self, key: str) -> str:
         """A URI naming the object (``s3://bucket/key`` or ``file:///path``)."""
 
@@ -75,11 +77,34 @@ class ArchiveStore(Protocol):
 
     def put(
         self, key: str, fileobj: BinaryIO, *, size: int, media_type: str, metadata: dict[str, str]
-    ) -> None:
-        """Store ``size`` bytes read from ``fileobj`` (streamed, never read whole)."""
+    ) -> str | None:
+        """Store ``size`` bytes read from ``fileobj`` (streamed, never read whole).
+
+        Returns:
+            The store's ETag for the object, where it has one (``None`` for a local folder).
+        """
 
     def open(self, key: str) -> BinaryIO:
         """Open the object for reading."""
+
+
+SINGLE_PUT_BYTES = 16 * 1024 * 1024
+"""Objects up to this size go up in one ``PutObject`` (verified by its ETag)."""
+PART_BYTES = 8 * 1024 * 1024
+UPLOAD_PARTS_IN_MEMORY = 2
+
+
+def _multipart_config() -> Any:
+    from boto3.s3.transfer import TransferConfig
+
+    config = TransferConfig(
+        multipart_threshold=SINGLE_PUT_BYTES,
+        multipart_chunksize=PART_BYTES,
+        max_concurrency=UPLOAD_PARTS_IN_MEMORY,
+    )
+    # boto3's TransferConfig has no parameter for it, but s3transfer reads the attribute.
+    config.max_in_memory_upload_chunks = UPLOAD_PARTS_IN_MEMORY
+    return config
 
 
 class S3Store:
@@ -94,6 +119,11 @@ class S3Store:
     def __init__(self, client: Any, bucket: str) -> None:
         self.client = client
         self.bucket = bucket
+
+    @property
+    def location(self) -> str:
+        endpoint = getattr(self.client.meta, "endpoint_url", "") or ""
+        return f"s3://{self.bucket}@{endpoint}"
 
     def uri_for(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"
@@ -123,21 +153,30 @@ class S3Store:
 
     def put(
         self, key: str, fileobj: BinaryIO, *, size: int, media_type: str, metadata: dict[str, str]
-    ) -> None:
+    ) -> str | None:
+        """One ``PutObject`` up to :data:`SINGLE_PUT_BYTES`, a multipart upload above.
+
+        A single PUT answers with the ETag (the MD5 of the bytes), which is all the caller needs
+        to verify the upload: no HEAD before or after. Multipart uploads read at most
+        :data:`UPLOAD_PARTS_IN_MEMORY` parts of :data:`PART_BYTES` into memory at once
+        (s3transfer's default holds up to 10), and their ETag is not an MD5.
+        """
         from boto3.exceptions import S3UploadFailedError
 
+        extra = {"ContentType": media_type, "Metadata": metadata}
         with _store_errors(self.uri_for(key), "PUT"):
+            if size <= SINGLE_PUT_BYTES:
+                answer = self.client.put_object(Bucket=self.bucket, Key=key, Body=fileobj, **extra)
+                return str(answer.get("ETag", "")).strip('"') or None
             try:
                 self.client.upload_fileobj(
-                    fileobj,
-                    self.bucket,
-                    key,
-                    ExtraArgs={"ContentType": media_type, "Metadata": metadata},
+                    fileobj, self.bucket, key, ExtraArgs=extra, Config=_multipart_config()
                 )
             except S3UploadFailedError as exc:  # boto3 wraps the ClientError's text only
                 raise ArchiveStoreError(
                     f"PUT {self.uri_for(key)} failed: {exc}", transient=True
                 ) from exc
+        return None
 
     def open(self, key: str) -> BinaryIO:
         with _store_errors(self.uri_for(key), "GET"):
@@ -162,6 +201,10 @@ class LocalStore:
         if self.base_dir not in path.parents:
             raise ValueError(f"archive key escapes the archive directory: {key!r}")
         return path
+
+    @property
+    def location(self) -> str:
+        return self.base_dir.as_uri()
 
     def uri_for(self, key: str) -> str:
         return self._path(key).as_uri()
@@ -194,6 +237,7 @@ class LocalStore:
         record = {"media_type": media_type, "metadata": metadata}
         atomic_write(meta_path, json.dumps(record, sort_keys=True).encode())
         atomic_write(path, fileobj)
+        return None
 
     def open(self, key: str) -> BinaryIO:
         return self._path(key).open("rb")

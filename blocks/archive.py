@@ -142,6 +142,9 @@ def _s3_client(
         request_checksum_calculation=checksum_mode,
         response_checksum_validation=checksum_mode,
         retries={"mode": "standard", "max_attempts": 5},
+        # A frozen store must not hang a run: each attempt gives up after these (seconds).
+        connect_timeout=5,
+        read_timeout=30,
     )
     with _CLIENT_LOCK:  # boto3 session creation is not thread-safe; clients are
         return boto3.session.Session().client(

@@ -10,38 +10,20 @@ expiry that it could not archive, so an automation can alert someone.
 from __future__ import annotations
 
 import hashlib
-import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Literal
 
-from prefect import flow, get_run_logger, task
-from prefect.cache_policies import NO_CACHE
+from prefect import flow, get_run_logger
 from prefect.events import emit_event
 from pydantic import BaseModel
 
-from prefect_image_edit.blocks.credentials import result_origins
 from prefect_image_edit.flows.erase import DEFAULT_CONNECTIONS
 from prefect_image_edit.flows.models import Connections
-from prefect_image_edit.ledger import CallState, Ledger, PaidCall
-from prefect_image_edit.tasks.archive import resolve_archive
-from prefect_image_edit.tasks.credentials import resolve_credentials
-from prefect_image_edit.tasks.erase import archive_recorded
-from prefect_image_edit.tasks.policy import LOCKS, retry_delays, should_retry
-from prefect_image_edit.tasks.settings import get_settings
-from prefect_image_edit.vendors.results import TaskState
+from prefect_image_edit.state import resolve_state
+from prefect_image_edit.tasks.sweep import SweptRecord, sweep_record
 
 __all__ = ["SweepReport", "SweptRecord", "archive_sweeper", "sweep_record"]
 
 EXPIRING_EVENT = "image-edit.result.expiring"
-
-
-class SweptRecord(BaseModel):
-    key: str
-    vendor: str
-    action: str
-    outcome: Literal["archived", "waiting", "busy", "expired", "lost", "failed"]
-    expires_at: datetime | None = None
-    detail: str | None = None
 
 
 class SweepReport(BaseModel):
@@ -54,87 +36,6 @@ class SweepReport(BaseModel):
 
 def _resource_id(key: str) -> str:
     return "image-edit.call." + hashlib.sha256(key.encode()).hexdigest()[:24]
-
-
-async def _refresh_submitted(
-    ledger: Ledger, record: PaidCall, connections: Connections
-) -> PaidCall:
-    """Ask the vendor once about an async job whose flow stopped polling (a free call)."""
-    block = await resolve_credentials(record.vendor, connections.credentials_for(record.vendor))
-    async with block.get_client() as client:
-        result = await client.query_async_task(record.task_id)
-    if result.state is TaskState.SUCCEEDED and result.image_url:
-        return ledger.update(
-            record.key,
-            state=CallState.READY,
-            result_url=result.image_url,
-            expires_at=result.expires_at,
-        )
-    if result.state is TaskState.FAILED:
-        return ledger.update(record.key, state=CallState.FAILED, error=result.error_message)
-    return record
-
-
-@task(
-    name="sweep-record",
-    cache_policy=NO_CACHE,
-    retries=3,
-    retry_delay_seconds=retry_delays(3),
-    retry_condition_fn=should_retry,
-)
-async def sweep_record(
-    key: str, connections: Connections, stale_after_seconds: float
-) -> SweptRecord:
-    """Archive one pending ledger record if it can be, under the record's lock."""
-    ledger = Ledger(get_settings().ledger_dir)
-    holder = f"sweeper-{uuid.uuid4()}"
-    if not await LOCKS.aacquire_lock(key, holder, acquire_timeout=0):
-        record = ledger.get(key)
-        return SweptRecord(
-            key=key,
-            vendor=record.vendor,
-            action=record.action,
-            outcome="busy",
-            expires_at=record.expires_at,
-        )
-    try:
-        record = ledger.get(key)
-        summary = {"key": key, "vendor": record.vendor, "action": record.action}
-        if record.state is CallState.IN_FLIGHT:
-            age = datetime.now(UTC) - record.updated_at
-            outcome = "lost" if age > timedelta(seconds=stale_after_seconds) else "waiting"
-            return SweptRecord(
-                **summary,
-                outcome=outcome,
-                detail="a synchronous call died in flight: possibly billed, result unknown",
-            )
-        if record.state is CallState.SUBMITTED:
-            record = await _refresh_submitted(ledger, record, connections)
-            if record.state is not CallState.READY:
-                outcome = "failed" if record.state is CallState.FAILED else "waiting"
-                return SweptRecord(**summary, outcome=outcome, detail=record.error)
-        storage = await resolve_archive(connections.archive)
-        origins: tuple[str, ...] = ()
-        if record.vendor != "local":
-            block = await resolve_credentials(
-                record.vendor, connections.credentials_for(record.vendor)
-            )
-            origins = result_origins(block)
-        try:
-            ref = await archive_recorded(
-                ledger, record, storage, provider=record.vendor, allowed_origins=origins
-            )
-        except Exception as error:
-            if ledger.get(key).state is CallState.EXPIRED:
-                return SweptRecord(
-                    **summary, outcome="expired", expires_at=record.expires_at, detail=str(error)
-                )
-            raise
-        return SweptRecord(
-            **summary, outcome="archived", expires_at=record.expires_at, detail=ref.uri
-        )
-    finally:
-        LOCKS.release_lock(key, holder)
 
 
 @flow(name="archive-sweeper", log_prints=False)
@@ -154,12 +55,15 @@ async def archive_sweeper(
         connections: Saved blocks: vendor credentials and the archive storage.
     """
     logger = get_run_logger()
-    ledger = Ledger(get_settings().ledger_dir)
-    pending = ledger.pending()[:max_records]
+    pending = await resolve_state().pending(limit=max_records)
     swept: list[SweptRecord] = []
     for record in pending:
         state = await sweep_record(
-            record.key, connections, stale_after_minutes * 60, return_state=True
+            record.key,
+            connections.credentials_for(record.vendor),
+            connections.archive,
+            stale_after_minutes * 60,
+            return_state=True,
         )
         if state.is_completed():
             swept.append(await state.aresult())

@@ -10,7 +10,7 @@ atomicity and storage, so both apply exactly the same rules::
                         └──record_answer──> READY ──mark_archived──> ARCHIVED <──────┘
     IN_FLIGHT, SUBMITTED ──mark_failed──> FAILED
     READY, SUBMITTED, ARCHIVED ──mark_expired──> EXPIRED
-    READY, SUBMITTED, ARCHIVED, EXPIRED ──record_repayment(reason)──> IN_FLIGHT
+    READY, SUBMITTED, ARCHIVED, EXPIRED, FAILED ──record_repayment(reason)──> IN_FLIGHT
 
 Paying again for an input that was already paid for is never a plain ``begin``: it is
 ``record_repayment`` with its reason, so every such charge is counted (issue 9).
@@ -119,6 +119,11 @@ class PaidCall(BaseModel):
     archived_key: str | None = None
     archived_sha256: str | None = None
     error: str | None = None
+    poisoned: bool = Field(
+        default=False,
+        description="The last answer was paid for but unusable (not an image, empty): paying "
+        "again is a re-payment.",
+    )
     created_at: datetime = Field(default_factory=_now)
     updated_at: datetime = Field(default_factory=_now)
 
@@ -126,7 +131,7 @@ class PaidCall(BaseModel):
 _S = CallState
 TRANSITIONS: dict[str, frozenset[CallState | None]] = {
     "begin": frozenset({None, _S.IN_FLIGHT, _S.FAILED}),
-    "record_repayment": frozenset({_S.READY, _S.SUBMITTED, _S.ARCHIVED, _S.EXPIRED}),
+    "record_repayment": frozenset({_S.READY, _S.SUBMITTED, _S.ARCHIVED, _S.EXPIRED, _S.FAILED}),
     "mark_submitted": frozenset({_S.IN_FLIGHT}),
     "record_answer": frozenset({_S.IN_FLIGHT, _S.SUBMITTED, _S.READY, _S.ARCHIVED}),
     "record_ambiguous_failure": frozenset({_S.IN_FLIGHT}),
@@ -215,6 +220,7 @@ def _record_repayment(
             "archived_key": None,
             "archived_sha256": None,
             "error": None,
+            "poisoned": False,
         }
     )
     return Step(record, drop_staged=True)
@@ -283,13 +289,16 @@ def _mark_archived(current: PaidCall, *, uri: str, object_key: str, sha256: str)
     return Step(record, drop_staged=True)
 
 
-def _mark_failed(current: PaidCall, *, error: str, request_id: str | None = None) -> Step:
+def _mark_failed(
+    current: PaidCall, *, error: str, request_id: str | None = None, poisoned: bool = False
+) -> Step:
     return Step(
         current.model_copy(
             update={
                 "state": CallState.FAILED,
                 "error": error,
                 "request_ids": _with_id(current.request_ids, request_id),
+                "poisoned": poisoned,
             }
         )
     )

@@ -135,9 +135,14 @@ class StateStore(ABC):
             key, "mark_archived", uri=uri, object_key=object_key, sha256=sha256
         )
 
-    async def mark_failed(self, key: str, error: str, *, request_id: str | None = None) -> PaidCall:
-        """The vendor refused the job for good."""
-        return await self._transition(key, "mark_failed", error=error, request_id=request_id)
+    async def mark_failed(
+        self, key: str, error: str, *, request_id: str | None = None, poisoned: bool = False
+    ) -> PaidCall:
+        """The job failed: the vendor refused it, or (``poisoned``) answered with a paid but
+        unusable result, so paying again for it is a re-payment."""
+        return await self._transition(
+            key, "mark_failed", error=error, request_id=request_id, poisoned=poisoned
+        )
 
     async def mark_expired(self, key: str, error: str) -> PaidCall:
         """The result expired unarchived and the vendor no longer has it."""

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import anyio
 import anyio.to_thread
 import httpx
 from prefect import task
@@ -19,12 +20,16 @@ from prefect.cache_policies import NO_CACHE
 
 from prefect_image_edit.archive import AllowList
 from prefect_image_edit.archive.archiver import Spool, archive_spool
-from prefect_image_edit.archive.download import DEFAULT_MAX_BYTES, download_to_spool
+from prefect_image_edit.archive.download import (
+    DEFAULT_MAX_BYTES,
+    DownloadError,
+    download_to_spool,
+)
 from prefect_image_edit.archive.keys import media_type_for
 from prefect_image_edit.archive.store import ArchivedObject
 from prefect_image_edit.blocks.archive import ArchiveStorage, LocalArchiveStorage
 from prefect_image_edit.errors import InputError, ResultExpired
-from prefect_image_edit.ledger import CallState, PaidCall
+from prefect_image_edit.state import CallState, PaidCall
 from prefect_image_edit.tasks.block_cache import load_once
 from prefect_image_edit.tasks.models import ArchivedRef
 from prefect_image_edit.tasks.policy import retry_delays, should_retry
@@ -34,6 +39,7 @@ from prefect_image_edit.vendors._http import shared_ssl_context
 
 __all__ = [
     "archive_result",
+    "download_result",
     "find_archived",
     "read_archived",
     "resolve_archive",
@@ -76,7 +82,6 @@ def to_ref(obj: ArchivedObject) -> ArchivedRef:
         sha256=obj.sha256,
         size=obj.size,
         media_type=obj.media_type,
-        uploaded=obj.uploaded,
     )
 
 
@@ -147,6 +152,47 @@ async def store_url(
     return await _archive_spool(storage, spool, vendor, media_type, metadata)
 
 
+DOWNLOAD_DEADLINE_SECONDS = 300.0
+"""The longest a result download may take in all (a trickling body cannot outlive its URL)."""
+
+
+async def download_result(
+    url: str,
+    *,
+    vendor: str,
+    allowed_origins: tuple[str, ...] = (),
+    expires_at: datetime | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    deadline: float = DOWNLOAD_DEADLINE_SECONDS,
+) -> bytes:
+    """Download a vendor result into memory: allow-listed hosts, capped, with a total deadline.
+
+    Raises:
+        ResultExpired: the URL is past ``expires_at`` (not even tried) or the vendor says so.
+        DownloadRefused: not an allowed host, or larger than ``max_bytes``.
+        DownloadError: anything else (``transient`` for network errors, 5xx and the deadline).
+    """
+    if expires_at is not None and datetime.now(UTC) >= expires_at:
+        raise ResultExpired(f"the {vendor} result URL expired at {expires_at.isoformat()}")
+    allow = AllowList.for_vendor(vendor, extra=allowed_origins)
+    try:
+        with anyio.fail_after(deadline):
+            async with httpx.AsyncClient(
+                timeout=DEFAULT_TIMEOUT,
+                headers={"user-agent": USER_AGENT},
+                verify=shared_ssl_context(),
+            ) as client:
+                spool, _ = await download_to_spool(
+                    url, allow=allow, client=client, max_bytes=max_bytes, expires_at=expires_at
+                )
+    except TimeoutError:
+        raise DownloadError(
+            f"downloading the {vendor} result took longer than {deadline:.0f} s", transient=True
+        ) from None
+    with spool:
+        return spool.read_all()
+
+
 async def find_archived(storage: ArchiveStorage, record: PaidCall | None) -> ArchivedRef | None:
     """The object a ledger record says was archived, if the store still holds it intact."""
     if record is None or record.state is not CallState.ARCHIVED or not record.archived_key:
@@ -187,8 +233,8 @@ async def archive_result(
 ) -> ArchivedRef:
     """Archive a result, given as bytes or as a vendor URL, under its content-addressed key.
 
-    Streamed (a URL result is never held whole in memory), idempotent (an object already
-    there is not uploaded again), verified (size and checksum after upload), and only from the
+    Streamed (a URL result is never held whole in memory), idempotent (content-addressed: the
+    same bytes rewrite the same object), verified (ETag or size and checksum), and only from the
     vendor's result hosts (plus ``allowed_origins``). Retries freely: nothing here is paid.
 
     Args:

@@ -1,18 +1,25 @@
 """The erase task: one provider-agnostic Prefect task (plus one per vendor) that pays at most once.
 
-What makes a paid call safe to retry, re-run and run twice at the same time:
+What makes a paid call safe to retry, re-run and run twice at the same time, on any number of
+machines (DESIGN.md, Money and idempotency):
 
-1. Caching on content (``tasks.policy``): a re-run, a flow retry or another flow with the
-   same prepared bytes, provider and parameters returns the archived result and pays nothing.
-   Two concurrent runs take turns on a flock lock; the second finds the first's result.
-2. The ledger (``prefect_image_edit.ledger``): the request is recorded before it goes out and
-   the answer the moment it arrives. If archiving fails afterwards, the retry archives the
-   recorded result instead of paying again; a crash mid-call is counted, not hidden.
-3. Retries by the vendor's verdict, with exponential backoff and jitter: resubmit what the
-   vendor did not accept, resend an ambiguous failure once, never retry a permanent error.
-4. The vendor's Prefect concurrency limit (and optional rate limit) around the HTTP call only.
+1. The shared state (``prefect_image_edit.state``) is the cache and the ledger. Its key is the
+   content (prepared bytes, provider, action, parameters, seed). A re-run, a flow retry or
+   another flow with the same input finds the result that was paid for, checked against the
+   archive this run uses: an object that is not there (another archive, a lifecycle rule) is
+   re-archived from what the state still holds, or else paid for again, and that re-payment is
+   recorded with its reason.
+2. The per-input lock of the state: two runs of the same input on any machines take turns;
+   the second finds the first's result.
+3. The request is recorded only once the vendor's concurrency slot is held, the answer's bytes
+   the moment they arrive (validated as an image first). A failed archive step retries from
+   those bytes; a crash mid-call is counted as a possible double charge, not hidden.
+4. Retries by the vendor's verdict: resubmit what the vendor did not accept, resend an
+   ambiguous failure once, never retry a permanent error. No new paid call while the archive
+   is down.
 
-The cached value is the archived reference, never the vendor's expiring URL.
+Prefect's result cache is not used for the paid call: a cached value could not be checked
+against the archive before it is returned. The state's verified lookup replaces it.
 """
 
 from __future__ import annotations
@@ -21,20 +28,24 @@ import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
+import anyio
 import anyio.to_thread
 from prefect import get_run_logger, task
 from prefect.blocks.abstract import CredentialsBlock
+from prefect.cache_policies import NO_CACHE
 
 from prefect_image_edit.archive.archiver import ArchiveError
+from prefect_image_edit.archive.health import check_archive, note_failure, note_success
+from prefect_image_edit.archive.store import ArchiveStoreError
 from prefect_image_edit.blocks.archive import ArchiveStorage
 from prefect_image_edit.blocks.credentials import result_origins
 from prefect_image_edit.errors import InputError, ResultExpired
-from prefect_image_edit.ledger import CallState, Ledger, PaidCall
+from prefect_image_edit.state import CallState, PaidCall, RepaymentReason, StateStore, resolve_state
 from prefect_image_edit.tasks.archive import (
+    download_result,
     find_archived,
     resolve_archive,
     store_bytes,
-    store_url,
 )
 from prefect_image_edit.tasks.credentials import resolve_credentials
 from prefect_image_edit.tasks.limits import vendor_slot
@@ -46,22 +57,16 @@ from prefect_image_edit.tasks.models import (
     Provider,
     StagedFile,
 )
-from prefect_image_edit.tasks.paid import pay
-from prefect_image_edit.tasks.policy import (
-    content_key,
-    paid_call_cache_policy,
-    retry_delays,
-    should_retry,
-)
+from prefect_image_edit.tasks.paid import pay_once
+from prefect_image_edit.tasks.policy import content_key, retry_delays, should_retry
 from prefect_image_edit.tasks.prepare import read_staged, stage_bytes
-from prefect_image_edit.tasks.providers import call_provider, vendor_parameters
+from prefect_image_edit.tasks.providers import ProviderSpec, call_provider, vendor_parameters
 from prefect_image_edit.tasks.providers import provider as provider_spec
-from prefect_image_edit.tasks.settings import get_settings
-from prefect_image_edit.vendors.errors import SeedRejectedError
-from prefect_image_edit.vendors.files import sniff_format
-from prefect_image_edit.vendors.results import EraseResult
+from prefect_image_edit.vendors.errors import BadResultError, SeedRejectedError
+from prefect_image_edit.vendors.results import EraseResult, validate_result_image
 
 __all__ = [
+    "archive_recorded",
     "erase_image",
     "erase_key",
     "erase_with_ailabtools",
@@ -70,6 +75,8 @@ __all__ = [
 ]
 
 RETRIES = 4
+ARCHIVE_DEADLINE_SECONDS = 120.0
+"""The longest one archive upload may take before the attempt counts as failed."""
 
 
 def erase_key(inputs: PreparedInputs, provider: Provider, settings: EraseSettings) -> str:
@@ -84,121 +91,159 @@ def erase_key(inputs: PreparedInputs, provider: Provider, settings: EraseSetting
     )
 
 
-def _cache_key(context: Any, parameters: dict[str, Any]) -> str:
-    return erase_key(
-        parameters["inputs"],
-        parameters.get("provider", "local"),
-        parameters.get("settings") or EraseSettings(),
-    )
-
-
 def _seeds(settings: EraseSettings) -> list[int]:
-    """The requested seed, then others to try after a Volcengine 201304 (-1 stays random)."""
+    """The requested seed, then others to try after a rejected output (-1 stays random)."""
     if settings.seed == -1:
         return [-1] * (1 + settings.reseed_attempts)
     return [(settings.seed + 7919 * i) % 2**31 for i in range(1 + settings.reseed_attempts)]
 
 
-async def _call_once(
-    provider: Provider,
+def _repayment_reason(record: PaidCall | None) -> RepaymentReason | None:
+    """Why paying now would pay again for an input already paid for (None: it would not)."""
+    if record is None:
+        return None
+    if record.state is CallState.ARCHIVED:
+        return RepaymentReason.ARCHIVE_MISSING
+    if record.state is CallState.EXPIRED:
+        return RepaymentReason.EXPIRED
+    if record.state is CallState.FAILED and record.poisoned:
+        return RepaymentReason.POISONED
+    if record.state in (CallState.READY, CallState.SUBMITTED):
+        return RepaymentReason.LOST
+    return None
+
+
+async def _result_in_hand(
+    store: StateStore, record: PaidCall | None, *, allowed_origins: tuple[str, ...]
+) -> tuple[bytes | None, RepaymentReason | None]:
+    """The paid-for result the state still holds: staged bytes, or a URL that still works.
+
+    Staged bytes are checked as an image again (a crash may have left anything); a result known
+    only by its URL is downloaded (allow-listed, capped) and staged first.
+
+    Returns:
+        The bytes, or None and why paying now pays again (None: it would be a first payment).
+    """
+    if record is None or record.state not in (CallState.IN_FLIGHT, CallState.READY):
+        return None, _repayment_reason(record)
+    data = await store.staged(record.key)
+    if data is None and record.state is CallState.READY and record.result_url:
+        try:
+            data = await download_result(
+                record.result_url,
+                vendor=record.vendor,
+                allowed_origins=allowed_origins,
+                expires_at=record.expires_at,
+            )
+        except ResultExpired as error:
+            await store.mark_expired(record.key, str(error))
+            return None, RepaymentReason.EXPIRED
+    if data is None:
+        return None, _repayment_reason(record)
+    try:
+        media_type = validate_result_image(data, vendor=record.vendor, action=record.action)
+    except BadResultError as error:
+        if record.state is CallState.IN_FLIGHT:
+            await store.mark_failed(record.key, str(error), poisoned=True)
+        return None, RepaymentReason.POISONED
+    if record.state is CallState.IN_FLIGHT or not record.staged_size:
+        # Bytes staged by a process that died before marking the call answered, or just
+        # downloaded: make the state say READY with them.
+        await store.record_answer(
+            record.key,
+            data=data,
+            media_type=media_type,
+            result_url=record.result_url,
+            expires_at=record.expires_at,
+        )
+    return data, None
+
+
+async def _pay_for_result(
+    store: StateStore,
+    key: str,
+    spec: ProviderSpec,
     client: Any,
     inputs: PreparedInputs,
     settings: EraseSettings,
-    seed: int,
     requests_per_second: float | None,
-) -> EraseResult:
+    repayment: RepaymentReason | None,
+    detail: str | None = None,
+) -> tuple[PaidCall, bytes]:
+    """Make the paid call (another seed after a rejected output); stage its bytes at once."""
+    logger = get_run_logger()
     image, mask = read_staged(inputs.image), read_staged(inputs.mask)
     if image is None or mask is None:
         raise InputError(
             "the prepared inputs are no longer on this machine; prepare them again",
             source=inputs.source,
         )
-    spec = provider_spec(provider)
-    if not spec.paid:
-        return await call_provider(provider, client, image, mask, settings, seed)
-    async with vendor_slot(spec.vendor, requests_per_second=requests_per_second):
-        return await call_provider(provider, client, image, mask, settings, seed)
-
-
-def _holds_result(ledger: Ledger, record: PaidCall | None) -> bool:
-    """Whether the ledger has a paid-for result to archive (so nothing is paid again).
-
-    Staged bytes count even if the process died before marking the call READY.
-    """
-    if record is None or record.state not in (CallState.READY, CallState.IN_FLIGHT):
-        return False
-    if ledger.staged_path(record) is not None:
-        return True
-    return record.state is CallState.READY and bool(record.result_url)
-
-
-async def _pay_for_result(
-    ledger: Ledger,
-    key: str,
-    provider: Provider,
-    client: Any,
-    inputs: PreparedInputs,
-    settings: EraseSettings,
-    requests_per_second: float | None,
-) -> PaidCall:
-    """Make the paid call (trying other seeds on 201304) and record its answer at once."""
-    logger = get_run_logger()
-    spec = provider_spec(provider)
     hashes = {"image": inputs.image.sha256, "mask": inputs.mask.sha256}
     rejected: SeedRejectedError | None = None
     for seed in _seeds(settings):
-        record = PaidCall(
+        call = PaidCall(
             key=key,
             vendor=spec.vendor,
             action=spec.action,
             inputs=hashes,
-            parameters=vendor_parameters(provider, settings, seed),
+            parameters=vendor_parameters(spec.name, settings, seed),
         )
 
         async def send(seed: int = seed) -> EraseResult:
-            return await _call_once(provider, client, inputs, settings, seed, requests_per_second)
+            return await call_provider(spec.name, client, image, mask, settings, seed)
 
+        slot = (
+            vendor_slot(spec.vendor, requests_per_second=requests_per_second) if spec.paid else None
+        )
         try:
-            result = await pay(ledger, record, send)
+            result = await pay_once(
+                store, call, send, slot=slot, repayment=repayment, detail=detail
+            )
         except SeedRejectedError as error:
             logger.warning(
                 "%s rejected seed %s (%s); trying another", spec.vendor, seed, error.code
             )
-            rejected = error
+            rejected, repayment = error, None
             continue
-        # Bytes first, then the state: whatever point a crash hits, a re-run finds either a
-        # usable result or a call still in flight, never READY with nothing behind it.
-        if result.image_bytes:
-            fmt = sniff_format(result.image_bytes)
-            ledger.stage(key, result.image_bytes, fmt.media_type if fmt else "image/png")
-        recorded = ledger.update(
+        data = result.image_bytes
+        if not data and result.image_url:
+            data = await download_result(
+                result.image_url,
+                vendor=spec.vendor,
+                allowed_origins=(),
+                expires_at=result.expires_at,
+            )
+        if not data:
+            error = BadResultError(
+                "the answer carries no image",
+                vendor=spec.vendor,
+                action=spec.action,
+                request_id=result.request_id,
+            )
+            await store.mark_failed(key, str(error), poisoned=True)
+            raise error
+        media_type = validate_result_image(
+            data, vendor=spec.vendor, action=spec.action, request_id=result.request_id
+        )
+        record = await store.record_answer(
             key,
-            state=CallState.READY,
-            request_ids=[*ledger.get(key).request_ids, *filter(None, [result.request_id])],
+            data=data,
+            media_type=media_type,
             result_url=result.image_url,
             expires_at=result.expires_at,
-            error=None,
+            request_id=result.request_id,
         )
-        logger.info(
-            "%s %s answered (request %s, attempt %s)",
-            spec.vendor,
-            spec.action,
-            result.request_id,
-            recorded.attempts,
-        )
-        return ledger.get(key)
+        if spec.paid:
+            logger.info(
+                "%s %s paid (request %s, attempt %s)",
+                spec.vendor,
+                spec.action,
+                result.request_id,
+                record.attempts,
+            )
+        return record, data
     assert rejected is not None
     raise rejected
-
-
-async def _stage_result(ledger: Ledger, record: PaidCall) -> StagedFile | None:
-    """Keep the result's bytes on this machine for the next step of the run (no S3 GET)."""
-    staged = ledger.staged_path(record)
-    if staged is None:
-        return None
-    data = await anyio.to_thread.run_sync(staged.read_bytes)
-    digest = hashlib.sha256(data).hexdigest()
-    return stage_bytes(data, digest, record.media_type or "image/png")
 
 
 def _metadata(record: PaidCall, provider: Provider) -> dict[str, Any]:
@@ -219,53 +264,62 @@ def _metadata(record: PaidCall, provider: Provider) -> dict[str, Any]:
 
 
 async def archive_recorded(
-    ledger: Ledger,
+    store: StateStore,
     record: PaidCall,
+    data: bytes,
     storage: ArchiveStorage,
     *,
     provider: Provider,
-    allowed_origins: tuple[str, ...],
-) -> ArchivedRef:
-    """Archive a result the ledger holds (staged bytes first, else its URL); mark it archived.
+) -> tuple[PaidCall, ArchivedRef]:
+    """Archive a paid-for result's bytes and mark it archived (staged bytes then dropped).
 
-    Raises:
-        ResultExpired: only a URL is left and it has expired (the ledger says so too).
+    A store that fails is remembered (``archive.health``): no new paid call goes out until it
+    answers again. Each upload has an overall deadline, so a frozen store cannot hang a run.
     """
-    staged = ledger.staged_path(record)
-    metadata = _metadata(record, provider)
-    if staged is not None:
-        data = await anyio.to_thread.run_sync(staged.read_bytes)
-        ref = await store_bytes(
-            storage,
-            data,
-            vendor=record.vendor,
-            media_type=record.media_type or "image/png",
-            metadata=metadata,
-        )
-    elif record.result_url:
-        try:
-            ref = await store_url(
+    try:
+        with anyio.fail_after(ARCHIVE_DEADLINE_SECONDS):
+            ref = await store_bytes(
                 storage,
-                record.result_url,
+                data,
                 vendor=record.vendor,
-                allowed_origins=allowed_origins,
-                expires_at=record.expires_at,
-                metadata=metadata,
+                media_type=record.media_type or "image/png",
+                metadata=_metadata(record, provider),
             )
-        except ResultExpired as error:
-            ledger.update(record.key, state=CallState.EXPIRED, error=str(error))
-            raise
-    else:
-        raise ArchiveError(f"the ledger holds no result for {record.key}")
-    ledger.update(
-        record.key,
-        state=CallState.ARCHIVED,
-        archived_uri=ref.uri,
-        archived_key=ref.key,
-        archived_sha256=ref.sha256,
+    except (ArchiveError, ArchiveStoreError, TimeoutError) as error:
+        if getattr(error, "transient", True):
+            note_failure(storage.get_store())
+        raise
+    note_success(storage.get_store())
+    record = await store.mark_archived(
+        record.key, uri=ref.uri, object_key=ref.key, sha256=ref.sha256
     )
-    ledger.drop_staged(record)
-    return ref
+    return record, ref
+
+
+def _result(
+    record: PaidCall,
+    provider: Provider,
+    archived: ArchivedRef,
+    *,
+    staged: StagedFile | None = None,
+    cached: bool = False,
+) -> ErasedImage:
+    spec = provider_spec(provider)
+    return ErasedImage(
+        provider=provider,
+        vendor=spec.vendor,
+        action=spec.action,
+        key=record.key,
+        request_id=record.request_ids[-1] if record.request_ids else None,
+        seed=record.parameters.get("seed"),
+        archived=archived,
+        result=staged,
+        vendor_url_expires_at=record.expires_at,
+        attempts=record.attempts,
+        possible_double_charges=record.possible_double_charges,
+        repayments=len(record.repayments),
+        cached=cached,
+    )
 
 
 async def _erase(
@@ -283,51 +337,50 @@ async def _erase(
             f"inputs were prepared for {inputs.provider}, not {provider}", source=inputs.source
         )
     key = erase_key(inputs, provider, settings)
-    ledger = Ledger(get_settings().ledger_dir)
     storage = await resolve_archive(archive)
-    record = ledger.get(key)
-    origins: tuple[str, ...] = ()
-    block = None
-    if spec.paid:
-        block = await resolve_credentials(spec.vendor, credentials)
-        origins = result_origins(block)
-
-    archived = await find_archived(storage, record)
-    result: StagedFile | None = None
-    if archived is None:
-        if not _holds_result(ledger, record):
+    block = await resolve_credentials(spec.vendor, credentials) if spec.paid else None
+    origins = result_origins(block) if block is not None else ()
+    store = resolve_state()
+    logger = get_run_logger()
+    async with store.lock(key):
+        record = await store.get(key)
+        archived = await find_archived(storage, record)
+        if archived is not None:
+            logger.info("cache hit: %s (archived %s)", spec.action, archived.uri)
+            return _result(record, provider, archived, cached=True)
+        data, repayment = await _result_in_hand(store, record, allowed_origins=origins)
+        if data is None:
+            record = await store.get(key)
+            detail = None
+            if repayment is RepaymentReason.ARCHIVE_MISSING:
+                detail = f"{record.archived_uri} is not in {storage.get_store().location}"
+            await anyio.to_thread.run_sync(check_archive, storage.get_store())
             client = block.get_client() if block is not None else None
             try:
-                record = await _pay_for_result(
-                    ledger, key, provider, client, inputs, settings, requests_per_second
+                record, data = await _pay_for_result(
+                    store,
+                    key,
+                    spec,
+                    client,
+                    inputs,
+                    settings,
+                    requests_per_second,
+                    repayment,
+                    detail,
                 )
             finally:
                 if client is not None:
                     await client.aclose()
         else:
-            get_run_logger().info("archiving the result recorded by an earlier attempt")
-        result = await _stage_result(ledger, record)
-        archived = await archive_recorded(
-            ledger, record, storage, provider=provider, allowed_origins=origins
-        )
-        record = ledger.get(key)
-    return ErasedImage(
-        provider=provider,
-        vendor=spec.vendor,
-        action=spec.action,
-        key=key,
-        request_id=record.request_ids[-1] if record.request_ids else None,
-        seed=record.parameters.get("seed"),
-        archived=archived,
-        result=result,
-        vendor_url_expires_at=record.expires_at,
-        attempts=record.attempts,
-        possible_double_charges=record.possible_double_charges,
-    )
+            logger.info("archiving the result paid for by an earlier attempt")
+            record = await store.get(key)
+        record, archived = await archive_recorded(store, record, data, storage, provider=provider)
+        staged = stage_bytes(data, hashlib.sha256(data).hexdigest(), archived.media_type)
+        logger.info("archived %s", archived.uri)
+        return _result(record, provider, archived, staged=staged)
 
 
 _TASK_OPTIONS: dict[str, Any] = {
-    "persist_result": True,
     "retries": RETRIES,
     "retry_delay_seconds": retry_delays(RETRIES),
     "retry_condition_fn": should_retry,
@@ -338,7 +391,7 @@ _TASK_OPTIONS: dict[str, Any] = {
 @task(
     name="erase-image",
     task_run_name="erase-{provider}",
-    cache_policy=paid_call_cache_policy(_cache_key),
+    cache_policy=NO_CACHE,
     **_TASK_OPTIONS,
 )
 async def erase_image(
@@ -365,12 +418,7 @@ async def erase_image(
 
 
 def _vendor_task(provider: Provider):
-    """``erase_image`` with the provider fixed: the same key, so both share one cache."""
-
-    def key(context: Any, parameters: dict[str, Any]) -> str:
-        return erase_key(
-            parameters["inputs"], provider, parameters.get("settings") or EraseSettings()
-        )
+    """``erase_image`` with the provider fixed: the same content key, so both share results."""
 
     async def erase_with_vendor(
         inputs: PreparedInputs,
@@ -386,7 +434,7 @@ def _vendor_task(provider: Provider):
     return task(
         erase_with_vendor,
         name=f"erase-with-{provider}",
-        cache_policy=paid_call_cache_policy(key),
+        cache_policy=NO_CACHE,
         **_TASK_OPTIONS,
     )
 

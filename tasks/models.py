@@ -185,7 +185,6 @@ class ArchivedRef(BaseModel):
     sha256: str
     size: int
     media_type: str
-    uploaded: bool = Field(default=True, description="False when the object was already there.")
 
 
 class OutputOptions(BaseModel):
@@ -226,6 +225,14 @@ class ErasedImage(BaseModel):
     attempts: int = Field(default=0, description="Paid requests sent for this content.")
     possible_double_charges: int = Field(
         default=0, description="Requests that may have been billed twice (see the ledger)."
+    )
+    repayments: int = Field(
+        default=0,
+        description="Times this input was paid for again (expired, archive missing, unusable "
+        "result); each is recorded with its reason in the state.",
+    )
+    cached: bool = Field(
+        default=False, description="Found already paid for and archived: nothing was sent."
     )
 
 

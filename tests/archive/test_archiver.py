@@ -28,7 +28,6 @@ def _archive(store, data=PNG, chunks=None):
 def test_local_store_round_trip_and_idempotence(tmp_path):
     store = LocalStore(tmp_path)
     first = _archive(store)
-    assert first.uploaded
     assert first.key == f"image-edit/tencent/{SHA}.png"
     assert first.sha256 == SHA and first.size == len(PNG)
     assert first.metadata["request-id"] == "req-1"
@@ -36,8 +35,8 @@ def test_local_store_round_trip_and_idempotence(tmp_path):
     second = archive_bytes(
         store, PNG, prefix="image-edit", vendor="tencent", media_type="image/png", metadata=META
     )
-    assert not second.uploaded
-    assert second.uri == first.uri
+    assert second.uri == first.uri and second.sha256 == first.sha256
+    assert store.open(first.key).read() == PNG
     assert not list(tmp_path.rglob(".partial-*"))
 
 
@@ -45,8 +44,7 @@ def test_local_store_replaces_a_corrupt_object(tmp_path):
     store = LocalStore(tmp_path)
     first = _archive(store)
     (tmp_path / first.key).write_bytes(b"truncated")
-    again = _archive(store)
-    assert again.uploaded
+    _archive(store)
     assert store.open(first.key).read() == PNG
 
 
@@ -63,7 +61,6 @@ def bucket(seaweedfs):
 
 def test_s3_upload_is_streamed_verified_and_idempotent(bucket):
     first = _archive(bucket)
-    assert first.uploaded
     assert first.uri == f"s3://archive-tests/image-edit/tencent/{SHA}.png"
     head = bucket.client.head_object(Bucket="archive-tests", Key=first.key)
     assert head["ContentType"] == "image/png"
@@ -71,7 +68,21 @@ def test_s3_upload_is_streamed_verified_and_idempotent(bucket):
     assert head["Metadata"]["vendor"] == "tencent"
     assert head["Metadata"]["request-id"] == "req-1"
     assert head["ContentLength"] == len(PNG)
-    assert not _archive(bucket).uploaded
+    again = _archive(bucket)
+    assert (again.uri, again.sha256) == (first.uri, first.sha256)
+    assert bucket.open(first.key).read() == PNG
+
+
+def test_s3_upload_is_one_request(bucket):
+    sent: list[str] = []
+    bucket.client.meta.events.register(
+        "before-send.s3", lambda request, **_: sent.append(request.method)
+    )
+    try:
+        _archive(bucket)
+    finally:
+        bucket.client.meta.events.unregister("before-send.s3")
+    assert sent == ["PUT"]
 
 
 def test_s3_mismatching_object_is_uploaded_again(bucket):
@@ -79,8 +90,7 @@ def test_s3_mismatching_object_is_uploaded_again(bucket):
     bucket.client.put_object(
         Bucket="archive-tests", Key=key, Body=b"junk", Metadata={"sha256": SHA}
     )
-    result = _archive(bucket)
-    assert result.uploaded
+    _archive(bucket)
     assert bucket.open(key).read() == PNG
 
 

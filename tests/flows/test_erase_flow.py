@@ -64,7 +64,13 @@ def test_erase_end_to_end_archives_with_metadata_and_pays_once(
     again = asyncio.run(
         erase(str(image), MaskOptions(mask=str(mask)), provider, connections=connections)
     )
-    assert again.variants[0].erased == variant.erased
+    hit = again.variants[0].erased
+    assert hit.cached and not variant.erased.cached
+    assert (hit.key, hit.archived, hit.request_id) == (
+        variant.erased.key,
+        variant.erased.archived,
+        variant.erased.request_id,
+    )
     for vendor in PAID:
         assert emu.counters.billable(vendor) == (1 if vendor == provider else 0)
 

@@ -32,7 +32,7 @@ ARGS = {
 }
 EXPECTED_TABLE = {
     "begin": {None, S.IN_FLIGHT, S.FAILED},
-    "record_repayment": {S.READY, S.SUBMITTED, S.ARCHIVED, S.EXPIRED},
+    "record_repayment": {S.READY, S.SUBMITTED, S.ARCHIVED, S.EXPIRED, S.FAILED},
     "mark_submitted": {S.IN_FLIGHT},
     "record_answer": {S.IN_FLIGHT, S.SUBMITTED, S.READY, S.ARCHIVED},
     "record_ambiguous_failure": {S.IN_FLIGHT},
@@ -133,6 +133,16 @@ def test_paying_again_for_a_paid_input_is_recorded_with_its_reason(previous):
     assert repayment.reason is RepaymentReason.ARCHIVE_MISSING
     assert (repayment.previous_state, repayment.detail) == (previous, "NoSuchKey")
     assert (record.archived_uri, record.result_url, record.task_id) == (None, None, None)
+
+
+def test_a_poisoned_failure_is_paid_again_only_as_a_repayment():
+    failed = apply("mark_failed", "k", _in(S.IN_FLIGHT), error="not an image", poisoned=True)
+    assert failed.record.poisoned
+    again = apply(
+        "record_repayment", "k", failed.record, call=ARGS["begin"]["call"], reason="poisoned"
+    )
+    assert again.record.state is S.IN_FLIGHT and not again.record.poisoned
+    assert [r.reason for r in again.record.repayments] == [RepaymentReason.POISONED]
 
 
 def test_every_transition_has_a_rule():

@@ -1,0 +1,67 @@
+"""Whether an archive is answering: no new paid call goes out while it is not.
+
+A result paid for must become durable. When the archive fails (a dead or frozen store), the
+results already paid for stay staged in the state (bytes, not expiring URLs), and paying for
+more would only pile up results that cannot be archived. So a failure is remembered per
+archive, and before the next paid call the archive is probed once; if it still fails, the call
+is refused with :class:`ArchiveDown` (nothing paid), until a probe or an upload succeeds.
+
+Process-wide and thread-safe; no Prefect.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from prefect_image_edit.archive.archiver import ArchiveError
+from prefect_image_edit.archive.store import ArchiveStore
+
+__all__ = ["ArchiveDown", "check_archive", "note_failure", "note_success"]
+
+PROBE_KEY = "image-edit-health-probe"
+"""A key that never exists: a HEAD of it answers 404 from a healthy store."""
+
+_down: dict[str, float] = {}
+_lock = threading.Lock()
+
+
+class ArchiveDown(ArchiveError):
+    """The archive is not answering: no paid call is made until it does (retry later)."""
+
+    transient = True
+
+
+def _identity(store: ArchiveStore) -> str:
+    return store.location
+
+
+def note_failure(store: ArchiveStore) -> None:
+    """An operation on ``store`` failed in a way that says the store itself is down."""
+    with _lock:
+        _down[_identity(store)] = time.monotonic()
+
+
+def note_success(store: ArchiveStore) -> None:
+    with _lock:
+        _down.pop(_identity(store), None)
+
+
+def check_archive(store: ArchiveStore) -> None:
+    """Raise :class:`ArchiveDown` if ``store`` failed recently and still fails a probe.
+
+    Blocking (boto3): call it in a worker thread. Cheap when the store is known healthy.
+    """
+    with _lock:
+        failed = _identity(store) in _down
+    if not failed:
+        return
+    try:
+        store.head(PROBE_KEY)
+    except Exception as error:
+        note_failure(store)
+        raise ArchiveDown(
+            f"the archive {store.location} is not answering ({type(error).__name__}); "
+            "results already paid for stay staged, and no new paid call is made until it answers"
+        ) from None
+    note_success(store)
