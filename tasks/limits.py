@@ -9,10 +9,10 @@ call, never around polling sleeps or retry back-off.
 Change a limit with ``prefect gcl update image-edit:volcengine-cv --limit 5``; the pack only
 creates limits that do not exist.
 
-In front of the server-side limit sits a process-local gate of the same size. Waiters on a
-Prefect limit sleep for the server's Retry-After (seconds, PREFECT-NOTES.md 2.5), so with a
-limit of 1 a freed slot sat idle for about 2 s per call in our measurements; queueing locally
-first means callers in one process only ask the server when a slot is theirs to take.
+Slots are leased from the server per process, not per call (``tasks.slots.SlotPool``): a
+finished call hands its slot to the next caller with no request, leases are renewed in the
+background and given back after a second of idleness. Each slot a call holds is one the
+server counts, so the limit holds across processes and machines as before.
 """
 
 from __future__ import annotations
@@ -25,9 +25,10 @@ from contextlib import asynccontextmanager
 
 from prefect import get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
-from prefect.concurrency.asyncio import concurrency, rate_limit
+from prefect.concurrency.asyncio import rate_limit
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
+from prefect_image_edit.tasks.slots import pool_for
 from prefect_image_edit.vendors import registry
 
 __all__ = ["ensure_limit", "limit_name", "vendor_limits", "vendor_slot"]
@@ -38,9 +39,7 @@ def vendor_limits() -> dict[str, tuple[str, int]]:
     return {spec.name: (spec.limit_name, spec.concurrency) for spec in registry.specs()}
 
 
-LEASE_SECONDS = 60
 _known_limits: dict[tuple[str, str], int] = {}
-_gates: dict[tuple[str, str], threading.Semaphore] = {}
 _ensure_lock = threading.Lock()
 _GATE_POLL_SECONDS = 0.01
 
@@ -100,17 +99,6 @@ async def _read_or_create(name: str, limit: int, slot_decay_per_second: float) -
 
 
 @asynccontextmanager
-async def _local_gate(name: str, size: int) -> AsyncIterator[None]:
-    """A process-wide semaphore usable from any event loop (tasks may run on several)."""
-    gate = _gates.setdefault((_api_url(), name), threading.Semaphore(max(1, size)))
-    await _acquire(gate)
-    try:
-        yield
-    finally:
-        gate.release()
-
-
-@asynccontextmanager
 async def vendor_slot(
     vendor: str, *, requests_per_second: float | None = None
 ) -> AsyncIterator[None]:
@@ -126,10 +114,5 @@ async def vendor_slot(
             slot_decay_per_second=requests_per_second,
         )
         await rate_limit(rate_name, strict=True)
-    # The shortest lease Prefect allows: a killed holder's slot returns within a minute on a
-    # server that runs the repossessor (`prefect server start`; ephemeral APIs do not).
-    async with (
-        _local_gate(name, size),
-        concurrency(name, occupy=1, strict=True, lease_duration=LEASE_SECONDS),
-    ):
+    async with pool_for(_api_url(), name, size).slot():
         yield

@@ -1,0 +1,97 @@
+"""Vendor slots leased per process: the limit holds, and a busy batch costs no request per call."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from prefect import get_client
+
+from prefect_image_edit.tasks.limits import ensure_limit
+from prefect_image_edit.tasks.slots import IDLE_SECONDS, SlotPool
+
+pytestmark = pytest.mark.usefixtures("prefect_api")
+
+
+async def _active(name: str) -> int:
+    async with get_client() as client:
+        return (await client.read_global_concurrency_limit_by_name(name)).active_slots
+
+
+def test_calls_reuse_leased_slots_and_give_them_back_when_idle():
+    name = "image-edit:test-pool"
+
+    async def main():
+        await ensure_limit(name, 2)
+        pool = SlotPool(name, 2)
+        inside = peak = 0
+
+        async def call():
+            nonlocal inside, peak
+            async with pool.slot():
+                inside += 1
+                peak = max(peak, inside)
+                assert await _active(name) <= 2
+                await asyncio.sleep(0.01)
+                inside -= 1
+
+        await asyncio.gather(*(call() for _ in range(30)))
+        during = pool.requests
+        held = await _active(name)
+        for _ in range(50):  # bounded: idle slots go back within a few idle periods
+            if await _active(name) == 0:
+                break
+            await asyncio.sleep(IDLE_SECONDS / 4)
+        after = await _active(name)
+        await pool.close()
+        return peak, during, held, after
+
+    peak, during, held, after = asyncio.run(main())
+    assert peak == 2
+    assert during <= 4  # 30 calls, 2 leases (and perhaps a refused ask): not 3 requests a call
+    assert held == 2 and after == 0
+
+
+def test_the_limit_holds_across_processes(tmp_path):
+    """Two processes, one slot: their calls never overlap (the server counts every lease)."""
+    name = "image-edit:test-pool-shared"
+    asyncio.run(ensure_limit(name, 1))
+    log = tmp_path / "log"
+    script = textwrap.dedent(
+        f"""
+        import asyncio, time
+        from prefect_image_edit.tasks.slots import SlotPool
+
+        async def main():
+            pool = SlotPool({name!r}, 1)
+            for _ in range(4):
+                async with pool.slot():
+                    with open({str(log)!r}, "a") as out:
+                        out.write(f"in {{time.monotonic()}}\\n")
+                    await asyncio.sleep(0.2)
+                    with open({str(log)!r}, "a") as out:
+                        out.write(f"out {{time.monotonic()}}\\n")
+                await asyncio.sleep(0)
+            await pool.close()
+
+        asyncio.run(main())
+        """
+    )
+    from prefect.settings import PREFECT_API_URL
+
+    env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value())}
+    procs = [subprocess.Popen([sys.executable, "-c", script], env=env) for _ in range(2)]
+    for proc in procs:
+        assert proc.wait(timeout=120) == 0
+    depth = peak = 0
+    events = sorted(
+        (float(t), kind) for kind, t in (line.split() for line in log.read_text().splitlines())
+    )
+    for _, kind in events:
+        depth += 1 if kind == "in" else -1
+        peak = max(peak, depth)
+    assert len(events) == 16 and peak == 1
