@@ -20,7 +20,6 @@ import json
 import os
 from collections.abc import Iterator
 from functools import partial
-from pathlib import PurePosixPath
 from typing import Any
 
 import anyio.to_thread
@@ -108,9 +107,11 @@ class BatchItem(BaseModel):
     """One image of a batch with its own mask and optional per-item overrides."""
 
     image: str = Field(description="The image reference (or the manifest row, when bad).")
-    mask: MaskOptions | None = None
-    provider: Provider | None = None
-    settings: dict[str, Any] = Field(default_factory=dict)
+    mask: MaskOptions | None = Field(default=None, description="The item's mask.")
+    provider: Provider | None = Field(default=None, description="This item's first provider.")
+    settings: dict[str, Any] = Field(
+        default_factory=dict, description="Vendor settings overriding the batch's."
+    )
     error: str | None = Field(default=None, description="Why this row cannot be processed.")
 
     def erase_settings(self, base: EraseSettings) -> EraseSettings:
@@ -118,7 +119,8 @@ class BatchItem(BaseModel):
 
 
 def stem(ref: str) -> str:
-    name = PurePosixPath(ref.rstrip("/")).name
+    """A file name without its last extension: ``s3://b/p/a.mask.png`` -> ``a.mask``."""
+    name = ref.rstrip("/").rsplit("/", 1)[-1]
     return name.rsplit(".", 1)[0] if "." in name else name
 
 
@@ -126,9 +128,18 @@ def stem(ref: str) -> str:
 _MASK_SUFFIXES = ("_mask", "-mask", ".mask")
 
 
-def _same_file_key(ref: str) -> str:
-    """One spelling per file, so ``d`` and ``./d/`` listings compare equal."""
-    return ref if ref.startswith("s3://") else os.path.realpath(local_path(ref))
+def _same_file_key(ref: str, folders: dict[str, str]) -> str:
+    """One spelling per file, so ``d`` and ``./d/`` listings compare equal.
+
+    Listings share a few folders: each is resolved once (cached in ``folders``), not each
+    of 10,000 files.
+    """
+    if ref.startswith("s3://"):
+        return ref
+    folder, name = os.path.split(os.path.abspath(local_path(ref)))
+    if folder not in folders:
+        folders[folder] = os.path.realpath(folder)
+    return os.path.join(folders[folder], name)
 
 
 def items_from_listing(
@@ -137,28 +148,40 @@ def items_from_listing(
     """Pair listed images with masks by stem (or the default mask); say so when none fits.
 
     ``masks`` may list the same folder as ``images``. A file that is another file's mask is
-    never an item.
+    never an item, even without ``masks`` (``a_mask.png`` beside ``a.jpg`` is not a photo).
 
     Raises:
         AmbiguousMaskError: a photo with two candidate masks (``a.png`` and ``a_mask.png``
             for ``a.jpg``), or two files of one stem in one folder (``a.jpg`` beside
             ``a.png``: which is the photo?). Every such group is named.
     """
-    image_keys = {_same_file_key(i) for i in images}
+    folders: dict[str, str] = {}
+    key = {ref: _same_file_key(ref, folders) for ref in {*images, *masks}}
+    stems = {ref: stem(ref) for ref in key}
+    image_keys = {key[i] for i in images}
     by_stem: dict[str, list[str]] = {}
     for m in masks:
-        by_stem.setdefault(stem(m), []).append(m)
+        by_stem.setdefault(stems[m], []).append(m)
 
     def candidates(image: str) -> list[str]:
-        own = _same_file_key(image)
-        same = [m for m in by_stem.get(stem(image), []) if _same_file_key(m) != own]
-        return same + [m for s in _MASK_SUFFIXES for m in by_stem.get(stem(image) + s, [])]
+        same = [m for m in by_stem.get(stems[image], []) if key[m] != key[image]]
+        return same + [m for s in _MASK_SUFFIXES for m in by_stem.get(stems[image] + s, [])]
 
     found = {image: candidates(image) for image in images}
-    claimed = {_same_file_key(m) for cands in found.values() for m in cands}
+    claimed = {key[m] for cands in found.values() for m in cands}
+    if not masks:  # no mask folder: a file named as another's mask is still not a photo
+        image_stems = {stems[i] for i in images}
+        claimed |= {
+            key[i]
+            for i in images
+            if any(
+                stems[i].endswith(suffix) and stems[i][: -len(suffix)] in image_stems
+                for suffix in _MASK_SUFFIXES
+            )
+        }
     problems: dict[frozenset[str], str] = {}
     for image, cands in found.items():
-        twins = [m for m in cands if stem(m) == stem(image) and _same_file_key(m) in image_keys]
+        twins = [m for m in cands if stems[m] == stems[image] and key[m] in image_keys]
         if twins:
             group = frozenset([image, *cands])
             problems[group] = (
@@ -166,7 +189,7 @@ def items_from_listing(
                 "listing, so which is the photo and which the mask cannot be told"
                 + (f" (candidate masks: {', '.join(sorted(cands))})" if len(cands) > 1 else "")
             )
-        elif len(cands) > 1 and _same_file_key(image) not in claimed:
+        elif len(cands) > 1 and key[image] not in claimed:
             problems[frozenset([image, *cands])] = (
                 f"{image} has {len(cands)} candidate masks: {', '.join(cands)}"
             )
@@ -183,7 +206,7 @@ def items_from_listing(
         )
     items = []
     for image in images:
-        if _same_file_key(image) in claimed:
+        if key[image] in claimed:
             continue  # the mask of another file
         cands = found[image]
         if cands:

@@ -95,6 +95,9 @@ def test_pairing_rules_without_a_flow(tmp_path):
         ("b.jpg", "b-mask.png"),
         ("c.jpg", None),  # the batch's default mask
     ]
+    # no mask folder: files named as another's mask are still never items
+    items = items_from_listing(photos, [], MaskOptions(boxes=[(0, 0, 4, 4)]))
+    assert [Path(i.image).name for i in items] == ["a.jpg", "b.jpg", "c.jpg"]
     # masks in their own folder: the same stem is the mask (the README's `a.jpg` takes `a.png`)
     items = items_from_listing([f"{d}/a.jpg"], [f"{m}/a.png"], None)
     assert items[0].mask.mask == f"{m}/a.png"
