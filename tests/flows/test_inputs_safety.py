@@ -168,6 +168,18 @@ def test_manifest_rows_stay_under_the_manifests_folder(emu, connections, make_sc
     assert items[3].error is None
 
 
+def test_links_and_uris_do_not_leave_the_manifests_folder(tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "env.jpg").symlink_to("/proc/self/environ")
+    (tmp_path / "secret.jpg").write_bytes(b"jpeg")
+    (inbox / "ok.jpg").write_bytes(b"jpeg")
+    rows = ["env.jpg", f"file://{tmp_path}/secret.jpg", "~/x.jpg", f"file://{inbox}/ok.jpg"]
+    text = "image,boxes\n" + "".join(f'{r},"[[1,1,5,5]]"\n' for r in rows)
+    items = items_from_manifest(text, str(inbox / "m.csv"), None)
+    assert [bool(i.error and "outside" in i.error) for i in items] == [True, True, True, False]
+
+
 def test_s3_manifest_rows_stay_under_its_prefix(s3, make_scene, tmp_path):
     prefix = f"manifests-{tmp_path.name}/"
     rows = [
@@ -311,6 +323,14 @@ def test_form_schema_carries_bounds():
     assert "not" in defs["MaskOptions"]
     polygon = defs["MaskOptions"]["properties"]["polygons"]["items"]
     assert polygon["minItems"] == 3
+    # the models' own schemas carry the same rules
+    assert EraseSettings.model_json_schema()["properties"]["seed"]["maximum"] == MAX_SEED
+    assert MaskOptions.model_json_schema()["not"] == defs["MaskOptions"]["not"]
+    assert Connections.model_json_schema()["properties"]["requests_per_second"]["anyOf"][0] == {
+        "exclusiveMinimum": 0,
+        "maximum": 1000,
+        "type": "number",
+    }
 
 
 @pytest.mark.parametrize(
