@@ -99,10 +99,10 @@ async def _save_blocks(emu, archive_dir: Path) -> None:
 
 async def _run(samples: dict[str, Path], out: Path, emu) -> None:
     from prefect_image_edit.flows.batch import batch_erase
-    from prefect_image_edit.flows.batch_items import BatchSource
     from prefect_image_edit.flows.erase import erase
     from prefect_image_edit.flows.models import Connections, OutputOptions
     from prefect_image_edit.flows.try_on import try_on
+    from prefect_image_edit.tasks.batch_items import BatchSource
     from prefect_image_edit.tasks.models import MaskOptions
     from prefect_image_edit.vendors import registry
     from prefect_image_edit.vendors.registry import erase_providers

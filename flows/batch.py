@@ -24,10 +24,6 @@ from prefect.context import get_run_context
 from prefect.states import Completed, Failed
 from pydantic import BaseModel, Field
 
-from prefect_image_edit.flows.batch_items import (
-    BatchItem,
-    BatchSource,
-)
 from prefect_image_edit.flows.erase import (
     DEFAULT_CONNECTIONS,
     DEFAULT_SETTINGS,
@@ -37,6 +33,10 @@ from prefect_image_edit.flows.erase import (
 from prefect_image_edit.flows.models import Connections, OutputOptions
 from prefect_image_edit.tasks.archive import resolve_archive, store_bytes
 from prefect_image_edit.tasks.batch import load_batch
+from prefect_image_edit.tasks.batch_items import (
+    BatchItem,
+    BatchSource,
+)
 from prefect_image_edit.tasks.models import EraseSettings, Provider, ResizePolicy
 
 __all__ = ["BatchRow", "BatchSummary", "batch_erase"]

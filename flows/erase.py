@@ -21,11 +21,13 @@ from prefect_image_edit.flows.models import (
     FallbackAttempt,
     OutputOptions,
     Variant,
+    Variants,
+    check_output_path,
 )
 from prefect_image_edit.tasks.archive import read_archived, resolve_archive
 from prefect_image_edit.tasks.credentials import resolve_credentials
 from prefect_image_edit.tasks.erase import erase_image
-from prefect_image_edit.tasks.finish import finish_erase
+from prefect_image_edit.tasks.finish import finish_erase, output_path
 from prefect_image_edit.tasks.models import (
     EraseSettings,
     MaskOptions,
@@ -117,6 +119,9 @@ async def erase_item(
     connections = connections or Connections()
     logger = get_run_logger()
     seeds = variant_seeds(settings.seed, variants)
+    if output is not None and output.path:
+        for seed in seeds:
+            check_output_path(output_path(output.path, seed, variants), image)
     skipped: list[FallbackAttempt] = []
     for position, provider in enumerate(chain):
         provider_mask = mask_for_provider(mask, provider, settings)
@@ -228,7 +233,7 @@ async def erase(
     mask: MaskOptions,
     provider: Provider = "local",
     fallback: list[Provider] | None = None,
-    variants: int = 1,
+    variants: Variants = 1,
     settings: EraseSettings = DEFAULT_SETTINGS,
     policy: ResizePolicy = "downscale",
     output: OutputOptions = DEFAULT_OUTPUT,

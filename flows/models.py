@@ -3,9 +3,15 @@ parameters as a form, with choices as drop-downs."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+from typing import Annotated
+
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
+from prefect_image_edit.errors import InputError
 from prefect_image_edit.tasks.models import (
+    MAX_VARIANTS,
     ArchivedRef,
     ErasedImage,
     FinalImage,
@@ -13,15 +19,42 @@ from prefect_image_edit.tasks.models import (
     OutputOptions,
     Provider,
     StagedFile,
+    has_parent_segment,
 )
 
 __all__ = [
+    "MAX_BATCH_CONCURRENCY",
+    "BatchConcurrency",
     "Connections",
     "EraseOutcome",
     "FallbackAttempt",
     "OutputOptions",
     "Variant",
+    "Variants",
+    "check_output_path",
 ]
+
+MAX_BATCH_CONCURRENCY = 64
+
+Variants = Annotated[
+    int,
+    Field(
+        ge=1,
+        le=MAX_VARIANTS,
+        description=f"How many results with consecutive seeds to make, 1 to {MAX_VARIANTS}.",
+    ),
+]
+"""The ``variants`` flow parameter: bounded in the schema, so the form refuses 0 or 5."""
+
+BatchConcurrency = Annotated[
+    int,
+    Field(
+        ge=1,
+        le=MAX_BATCH_CONCURRENCY,
+        description="Items in progress at once, 1 to 64 (vendor limits apply on top).",
+    ),
+]
+"""The ``max_concurrency`` parameter of ``batch-erase``."""
 
 
 class Connections(BaseModel):
@@ -41,12 +74,13 @@ class Connections(BaseModel):
     )
     archive: str | None = Field(
         default=None,
-        description="Saved archive block as <type-slug>/<name>, e.g. image-edit-s3-archive/prod; "
+        description="Saved archive block as `TYPE-SLUG/NAME`, e.g. `image-edit-s3-archive/prod`; "
         "empty archives into a local directory.",
     )
     requests_per_second: float | None = Field(
         default=None,
         gt=0,
+        le=1000,
         description="Optional per-vendor request rate limit, shared through Prefect.",
     )
 
@@ -62,6 +96,43 @@ class Connections(BaseModel):
         if provider in type(self).model_fields:
             return getattr(self, provider)
         return self.other_credentials.get(provider)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        if a.exists() and b.exists():
+            return a.samefile(b)
+    except OSError:
+        pass
+    return os.path.normcase(a.resolve()) == os.path.normcase(b.resolve())
+
+
+def check_output_path(path: str | os.PathLike[str], image: str) -> None:
+    """Refuse writing the edited image over its input, before any paid call.
+
+    Call it with each local path the flow will write (after variant names are added) and
+    the image reference the user gave. ``s3://`` inputs cannot be overwritten by a local path.
+
+    Raises:
+        InputError: ``path`` is the input file (same file, a link to it, or the same path
+            spelled another way), or has a ``..`` segment after a named one.
+    """
+    from prefect_image_edit.tasks.sources import local_path
+
+    target = Path(path).expanduser()
+    if has_parent_segment(os.fspath(path)):
+        raise InputError(
+            "the output path climbs out of a folder it names ('..' after a folder)",
+            source=os.fspath(path),
+        )
+    if image.startswith("s3://"):
+        return
+    if _same_file(target, local_path(image)):
+        raise InputError(
+            "the output path is the input image itself: choose another path so the original "
+            "is kept",
+            source=os.fspath(path),
+        )
 
 
 class FallbackAttempt(BaseModel):

@@ -3,6 +3,10 @@
 Boxes are Pillow boxes, ``(left, top, right, bottom)`` with right and bottom exclusive, so a
 box ``(10, 10, 20, 20)`` erases 100 pixels. Fractional coordinates round outwards: a shape
 that touches a pixel erases it, the safe side for removing an object.
+
+Malformed shapes (an inverted or empty box, a polygon of two points) raise
+:class:`~prefect_image_edit.errors.InputError` (a ``ValueError``) naming ``boxes`` or
+``polygons``, before any paid call.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageDraw
 
+from prefect_image_edit.errors import InputError
 from prefect_image_edit.imaging.geometry import Size
 
 __all__ = ["BoxMask", "PolygonMask", "as_shapes", "draw_shapes"]
@@ -49,9 +54,10 @@ def as_shapes(obj: Sequence) -> BoxMask | PolygonMask:
         for p in items
     ):
         return PolygonMask(tuple(tuple(tuple(pt) for pt in p) for p in items))
-    raise ValueError(
+    raise InputError(
         "expected mask shapes as a non-empty list of boxes [(left, top, right, bottom), ...] "
-        "or of polygons [[(x, y), (x, y), (x, y), ...], ...], in px"
+        "or of polygons [[(x, y), (x, y), (x, y), ...], ...], in px",
+        source="mask shapes",
     )
 
 
@@ -62,9 +68,10 @@ def draw_shapes(spec: BoxMask | PolygonMask, size: Size) -> Image.Image:
     if isinstance(spec, BoxMask):
         for box in spec.boxes:
             if len(box) != 4 or not all(map(_number, box)) or box[0] >= box[2] or box[1] >= box[3]:
-                raise ValueError(
+                raise InputError(
                     "a box must be (left, top, right, bottom) with left < right and "
-                    f"top < bottom, got {box!r}"
+                    f"top < bottom, got {box!r}",
+                    source="boxes",
                 )
             # Round outwards: a fractional edge still erases the pixel it touches.
             left, top = math.floor(box[0]), math.floor(box[1])
@@ -75,6 +82,9 @@ def draw_shapes(spec: BoxMask | PolygonMask, size: Size) -> Image.Image:
             if len(polygon) < 3 or not all(
                 len(pt) == 2 and all(map(_number, pt)) for pt in polygon
             ):
-                raise ValueError(f"a polygon needs at least three (x, y) points, got {polygon!r}")
+                raise InputError(
+                    f"a polygon needs at least three (x, y) points, got {polygon!r}",
+                    source="polygons",
+                )
             draw.polygon([(float(x), float(y)) for x, y in polygon], fill=255, outline=255)
     return canvas

@@ -33,12 +33,12 @@ from prefect_image_edit.tasks.prepare import (
 )
 from prefect_image_edit.tasks.sources import read_source
 
-__all__ = ["finish_erase"]
+__all__ = ["finish_erase", "output_path"]
 
 _MEDIA_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
 
 
-def _output_path(path: str | None, seed: int | None, variants: int) -> Path | None:
+def output_path(path: str | None, seed: int | None, variants: int) -> Path | None:
     if not path:
         return None
     target = Path(path).expanduser()
@@ -112,7 +112,7 @@ async def finish_erase(
             "seed": erased.seed,
         },
     )
-    written = _output_path(output.path, erased.seed, variants)
+    written = output_path(output.path, erased.seed, variants)
     if written is not None:
         written.parent.mkdir(parents=True, exist_ok=True)
         await anyio.to_thread.run_sync(written.write_bytes, data)

@@ -7,12 +7,15 @@ and the Prefect UI renders them as forms.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
+    "MAX_SEED",
+    "MAX_VARIANTS",
     "ArchivedRef",
     "EraseSettings",
     "ErasedImage",
@@ -51,14 +54,34 @@ Provider = Annotated[str, AfterValidator(_known_provider), _ProviderChoices()]
 """An erase provider: ``local`` (OpenCV here, free) or a registered vendor's name."""
 ResizePolicy = Literal["fail", "downscale", "crop_around_mask"]
 
+MAX_VARIANTS = 4
+"""Most results one erase makes (consecutive seeds, run concurrently)."""
+MAX_SEED = 2**31 - 1 - (MAX_VARIANTS - 1)
+"""Largest seed: every variant's seed (seed + i) stays a 32-bit int, as the SDKs type it."""
+
+# A mask source is "absent" when missing, null, empty or false. Written without ``required`` so
+# Prefect's ``ignore_required`` validation (deployment updates) keeps the rule's meaning.
+_NO_MASK_SOURCE = {
+    "properties": {
+        "mask": {"anyOf": [{"type": "null"}, {"const": ""}]},
+        "boxes": {"maxItems": 0},
+        "polygons": {"maxItems": 0},
+        "from_alpha": {"const": False},
+    }
+}
+Point = tuple[int, int]
+Polygon = Annotated[list[Point], Field(min_length=3)]
+
 
 class MaskOptions(BaseModel):
     """Where the mask comes from and how it is cleaned up. White (255) erases, black keeps.
 
-    Give exactly one source: a mask image, boxes, polygons, or the image's alpha channel.
+    Give exactly one source: a mask image, boxes, polygons, or the image's alpha channel. The
+    JSON schema carries the "at least one source" rule (``not`` all sources empty), so the
+    Prefect UI form and the server refuse a mask-less erase before a run starts.
     """
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, json_schema_extra={"not": _NO_MASK_SOURCE})
 
     mask: str | None = Field(
         default=None,
@@ -68,7 +91,7 @@ class MaskOptions(BaseModel):
         default_factory=list,
         description="Rectangles to erase, as (left, top, right, bottom) px of the upright image.",
     )
-    polygons: list[list[tuple[int, int]]] = Field(
+    polygons: list[Polygon] = Field(
         default_factory=list,
         description="Polygons to erase, each a list of at least three (x, y) points in px.",
     )
@@ -84,6 +107,20 @@ class MaskOptions(BaseModel):
     dilate_px: int = Field(default=0, ge=0, le=256, description="Grow the mask by this many px.")
     erode_px: int = Field(default=0, ge=0, le=256, description="Shrink the mask by this many px.")
     allow_full: bool = Field(default=False, description="Allow a mask that covers the whole image.")
+
+    @field_validator("boxes")
+    @classmethod
+    def _boxes_not_inverted(
+        cls, boxes: list[tuple[int, int, int, int]]
+    ) -> list[tuple[int, int, int, int]]:
+        for box in boxes:
+            left, top, right, bottom = box
+            if left >= right or top >= bottom:
+                raise ValueError(
+                    f"box {list(box)} is inverted or empty: give (left, top, right, bottom) px "
+                    "with left < right and top < bottom"
+                )
+        return boxes
 
     @model_validator(mode="after")
     def _one_source(self) -> MaskOptions:
@@ -111,15 +148,21 @@ class EraseSettings(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     seed: int = Field(
-        default=0, ge=-1, description="Random seed; -1 asks the vendor for a random one."
+        default=0,
+        ge=-1,
+        le=MAX_SEED,
+        description="Random seed, -1 to 2147483644; -1 draws a random one. Variants use seed, "
+        "seed + 1, ... (Volcengine and AILabTools document [-1, +]; a 32-bit int).",
     )
-    steps: int = Field(default=30, ge=1, le=200, description="Sampling steps (detail vs time).")
+    steps: int = Field(
+        default=30, ge=1, le=200, description="Sampling steps, 1 to 200 (detail vs time)."
+    )
     strength: float = Field(
-        default=0.8, ge=0.1, le=1.0, description="Smaller stays closer to the original."
+        default=0.8, ge=0.1, le=1.0, description="0.1 to 1.0; smaller stays closer to the original."
     )
-    scale: float = Field(default=7.0, ge=1.0, le=20.0, description="Guidance scale.")
+    scale: float = Field(default=7.0, ge=1.0, le=20.0, description="Guidance scale, 1 to 20.")
     dilate_size: int = Field(
-        default=15, ge=1, le=256, description="Vendor-side mask dilation radius, px."
+        default=15, ge=1, le=256, description="Vendor-side mask dilation radius, 1 to 256 px."
     )
     quality: Literal["H", "M", "L"] = Field(
         default="M", description="H best and slowest, M balanced, L fastest."
@@ -187,6 +230,19 @@ class ArchivedRef(BaseModel):
     media_type: str
 
 
+# No ``..`` segment after a named one (the form refuses ``a/../../x.png`` as it is typed);
+# leading ones (``../out.png``) name a folder as plainly as an absolute path does.
+_NO_PARENT_SEGMENT = r"^(\.\.([/\\]+|$))*(?!(.*[/\\])?\.\.([/\\]|$))"
+
+
+def has_parent_segment(path: str) -> bool:
+    """Whether ``path`` climbs out of a folder it names: a ``..`` after a named segment."""
+    parts = re.split(r"[/\\]", path)
+    while parts and parts[0] == "..":
+        parts.pop(0)
+    return ".." in parts
+
+
 class OutputOptions(BaseModel):
     """How the edited image is written."""
 
@@ -198,8 +254,20 @@ class OutputOptions(BaseModel):
     quality: int = Field(default=95, ge=1, le=100, description="JPEG/WEBP quality.")
     path: str | None = Field(
         default=None,
-        description="Also write the edited image to this local path (variants add -seed<N>).",
+        description="Also write the edited image to this local path (variants add `-seedN`); "
+        "never the input's own path, and no `..` after a folder name.",
+        json_schema_extra={"pattern": _NO_PARENT_SEGMENT},
     )
+
+    @field_validator("path")
+    @classmethod
+    def _no_parent_segments(cls, path: str | None) -> str | None:
+        if path is not None and has_parent_segment(path):
+            raise ValueError(
+                f"output path {path!r} climbs out of a folder it names ('..' after a "
+                "folder): write the path without it"
+            )
+        return path
 
 
 class ErasedImage(BaseModel):

@@ -13,7 +13,15 @@ import anyio.to_thread
 
 from prefect_image_edit.errors import InputError
 
-__all__ = ["IMAGE_SUFFIXES", "list_sources", "read_source", "split_s3_uri"]
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "is_within",
+    "list_sources",
+    "read_source",
+    "resolve_against",
+    "source_root",
+    "split_s3_uri",
+]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 MAX_SOURCE_BYTES = 200 * 1024 * 1024
@@ -32,21 +40,63 @@ def local_path(ref: str) -> Path:
     return Path(ref).expanduser()
 
 
-def _read_local(ref: str) -> bytes:
+def source_root(ref: str) -> str:
+    """The folder a file sits in: ``s3://bucket/prefix/`` or a resolved local folder path."""
+    if ref.startswith("s3://"):
+        bucket, key = split_s3_uri(ref)
+        folder = key.rsplit("/", 1)[0] + "/" if "/" in key else ""
+        return f"s3://{bucket}/{folder}"
+    return str(local_path(ref).resolve().parent)
+
+
+def resolve_against(ref: str, root: str) -> str:
+    """``ref`` as written in a file under ``root``: relative references are relative to it."""
+    if ref.startswith(("s3://", "file://")) or ref.startswith(("/", "~")):
+        return ref
+    if root.startswith("s3://"):
+        return root + ref
+    return str(Path(root) / ref)
+
+
+def is_within(ref: str, root: str) -> bool:
+    """Whether ``ref`` stays under ``root`` (from :func:`source_root`), links followed.
+
+    An S3 key with a ``.`` or ``..`` segment is never within (some stores normalise them);
+    a local reference is within only if its real path (symlinks resolved) is.
+    """
+    if root.startswith("s3://"):
+        if not ref.startswith("s3://"):
+            return False
+        bucket, key = split_s3_uri(ref)
+        root_bucket, prefix = split_s3_uri(root)
+        return (
+            bucket == root_bucket
+            and key.startswith(prefix)
+            and not ({".", ".."} & set(key.split("/")))
+        )
+    if ref.startswith("s3://"):
+        return False
+    try:
+        return local_path(ref).resolve().is_relative_to(Path(root).resolve())
+    except (OSError, RuntimeError):  # a symlink loop: not provably inside
+        return False
+
+
+def _read_local(ref: str, max_bytes: int = MAX_SOURCE_BYTES) -> bytes:
     path = local_path(ref)
     if not path.exists():
         raise InputError("file not found", source=ref)
     if not path.is_file():
         raise InputError("not a file", source=ref)
-    if path.stat().st_size > MAX_SOURCE_BYTES:
-        raise InputError(f"larger than {MAX_SOURCE_BYTES} bytes", source=ref)
+    if path.stat().st_size > max_bytes:
+        raise InputError(f"larger than {max_bytes} bytes", source=ref)
     try:
         return path.read_bytes()
     except OSError as exc:
         raise InputError(f"cannot be read ({exc.strerror})", source=ref) from exc
 
 
-def _read_s3(ref: str, client: Any) -> bytes:
+def _read_s3(ref: str, client: Any, max_bytes: int = MAX_SOURCE_BYTES) -> bytes:
     from botocore.exceptions import ClientError
 
     bucket, key = split_s3_uri(ref)
@@ -54,20 +104,26 @@ def _read_s3(ref: str, client: Any) -> bytes:
         raise InputError("reading s3:// sources needs an S3 archive block", source=ref)
     try:
         body = client.get_object(Bucket=bucket, Key=key)["Body"]
-        return body.read(MAX_SOURCE_BYTES + 1)
+        return body.read(max_bytes + 1)
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "error")
         raise InputError(f"cannot be read from S3 ({code})", source=ref) from exc
 
 
-async def read_source(ref: str, *, s3_client: Any = None) -> bytes:
-    """The bytes of a path, ``file://`` URI or ``s3://bucket/key`` (read in a worker thread)."""
+async def read_source(
+    ref: str, *, s3_client: Any = None, max_bytes: int = MAX_SOURCE_BYTES
+) -> bytes:
+    """The bytes of a path, ``file://`` URI or ``s3://bucket/key`` (read in a worker thread).
+
+    Raises:
+        InputError: missing, not a file, unreadable, or larger than ``max_bytes``.
+    """
     if ref.startswith("s3://"):
-        data = await anyio.to_thread.run_sync(_read_s3, ref, s3_client)
-        if len(data) > MAX_SOURCE_BYTES:
-            raise InputError(f"larger than {MAX_SOURCE_BYTES} bytes", source=ref)
+        data = await anyio.to_thread.run_sync(_read_s3, ref, s3_client, max_bytes)
+        if len(data) > max_bytes:
+            raise InputError(f"larger than {max_bytes} bytes", source=ref)
         return data
-    return await anyio.to_thread.run_sync(_read_local, ref)
+    return await anyio.to_thread.run_sync(_read_local, ref, max_bytes)
 
 
 def list_sources(location: str, *, s3_client: Any = None) -> list[str]:

@@ -9,7 +9,7 @@ from prefect.artifacts import Artifact
 
 from prefect_image_edit.emulators import FaultKind
 from prefect_image_edit.flows.batch import batch_erase
-from prefect_image_edit.flows.batch_items import BatchSource
+from prefect_image_edit.tasks.batch_items import BatchSource
 from prefect_image_edit.tasks.models import MaskOptions
 from prefect_image_edit.tasks.sources import split_s3_uri
 

@@ -20,8 +20,8 @@ from prefect import get_client
 from prefect.settings import PREFECT_API_URL
 
 from prefect_image_edit.flows.batch import batch_erase
-from prefect_image_edit.flows.batch_items import BatchSource
 from prefect_image_edit.ledger import CallState, Ledger
+from prefect_image_edit.tasks.batch_items import BatchSource
 from prefect_image_edit.tasks.limits import limit_name, vendor_limits
 from prefect_image_edit.tasks.settings import get_settings
 
@@ -29,7 +29,7 @@ CHILD = textwrap.dedent(
     """
     import asyncio, sys
     from prefect_image_edit.flows.batch import batch_erase
-    from prefect_image_edit.flows.batch_items import BatchSource
+    from prefect_image_edit.tasks.batch_items import BatchSource
     from prefect_image_edit.flows.models import Connections
 
     source = BatchSource.model_validate_json(sys.argv[1])
