@@ -86,7 +86,7 @@ class Connections(BaseModel):
 
     other_credentials: dict[str, str] = Field(
         default_factory=dict,
-        description="Vendor name -> saved credentials block name, for vendors without a field "
+        description="Saved credentials block names by vendor name, for vendors without a field "
         "of their own here.",
     )
 
