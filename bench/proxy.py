@@ -147,7 +147,7 @@ def run_proxy(proxy: CountingProxy, timeout: float = 15.0) -> Iterator[str]:
     port = sock.getsockname()[1]
     config = uvicorn.Config(
         proxy, log_config=None, log_level="warning", access_log=False, lifespan="off",
-        ws="websockets", timeout_keep_alive=30, timeout_graceful_shutdown=2,
+        ws="websockets-sansio", timeout_keep_alive=30, timeout_graceful_shutdown=2,
     )  # fmt: skip
     server = uvicorn.Server(config)
     thread = threading.Thread(
