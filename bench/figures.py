@@ -487,5 +487,16 @@ FIGURES: dict[str, Callable[[Harness, Sizes], list[Row]]] = {
     "cli": cli_cold,
     "polling": polling,
 }
+# What each figure is called when it could not be measured.
+TITLES = {
+    "batch": "(1) batch throughput pack / script",
+    "floor": "(2) batch wall / floor at L=2 s",
+    "rerun": "(3) re-run of a finished batch",
+    "requests": "(4) first run: requests per item",
+    "archive": "(5) archive a large result",
+    "cli": "(6) `erase --provider local` from a cold shell",
+    "polling": "(7) polling 1,000 pending jobs",
+    "scaleout": "(8) scale-out, 2 processes / 1",
+}
 # Table order: the numbering.
 TABLE_ORDER = ["batch", "floor", "rerun", "requests", "archive", "cli", "polling", "scaleout"]

@@ -90,7 +90,14 @@ class Harness:
         if self._s3 is None:
             from prefect_image_edit.testing import run_seaweedfs
 
-            self._s3 = self._stack.enter_context(run_seaweedfs())
+            for attempt in range(3):  # a port another process grabbed first: try new ones
+                try:
+                    self._s3 = self._stack.enter_context(run_seaweedfs())
+                    break
+                except RuntimeError as error:
+                    if attempt == 2:
+                        raise
+                    log(f"seaweedfs did not start ({str(error)[:120]}...); retrying")
             self._s3.create_bucket(BUCKET)
             log(f"seaweedfs up at {self._s3.endpoint_url}")
         return self._s3
