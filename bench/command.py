@@ -69,7 +69,9 @@ def main(argv: list[str] | None = None) -> int:
         print(SDK_HINT, file=sys.stderr)
         return 2
     sizes = (QUICK if args.quick else Sizes()).override(args.sizes)
-    previous = signal.signal(signal.SIGTERM, _terminate)
+    # Ctrl-C, kill and a closed terminal all stop every server (even where SIGINT was ignored)
+    stops = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {signum: signal.signal(signum, _terminate) for signum in stops}
     rows: dict[str, list[Row]] = {}
     started = time.perf_counter()
     try:
@@ -91,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         log("interrupted; every server was stopped")
         return 130
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     ordered = [row for name in TABLE_ORDER for row in rows.get(name, [])]
     print(markdown_table(ordered))
     print(f"\n{'quick' if args.quick else 'full'} run, {time.perf_counter() - started:.0f} s")
