@@ -13,7 +13,7 @@ import sys
 import time
 import traceback
 
-from prefect_image_edit.bench.figures import FIGURES, QUICK, TABLE_ORDER, TITLES, Sizes
+from prefect_image_edit.bench.figures import FIGURES, QUICK, TABLE_ORDER, TARGETS, Sizes
 from prefect_image_edit.bench.harness import Harness, log
 from prefect_image_edit.bench.report import Row, markdown_table, not_measured, write_json
 
@@ -87,7 +87,10 @@ def main(argv: list[str] | None = None) -> int:
                     traceback.print_exc(file=sys.stderr)
                     first = (str(error).strip().splitlines() or [""])[0]
                     reason = f"{type(error).__name__}: {first}"
-                    rows[name] = [not_measured(name, TITLES[name], "", None, reason)]
+                    rows[name] = [
+                        not_measured(metric, title, unit, target, reason)
+                        for metric, (unit, target, title) in TARGETS[name].items()
+                    ]
                 log(f"figure {name} took {time.perf_counter() - figure_started:.0f} s")
     except KeyboardInterrupt:
         log("interrupted; every server was stopped")

@@ -70,8 +70,11 @@ class Row:
 
     @property
     def meets_target(self) -> bool | None:
-        if self.target is None or self.value is None or math.isnan(self.value):
+        """None without a target; False when a target's value could not be measured."""
+        if self.target is None:
             return None
+        if self.value is None or math.isnan(self.value):
+            return False
         return self.target.met(self.value)
 
     def to_json(self) -> dict[str, Any]:
@@ -111,6 +114,8 @@ def markdown_table(rows: Iterable[Row]) -> str:
         if not row.figure:
             continue
         met = {True: "yes", False: "**no**", None: "-"}[row.meets_target]
+        if row.value is None and row.target is not None:
+            met = "**not measured**"
         value = _fmt(row.value, row.unit) if row.value is not None else "not measured"
         lines.append(
             f"| {row.figure} | {row.pack or '-'} | {row.baseline or '-'} | {value} | "

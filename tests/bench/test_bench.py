@@ -85,13 +85,14 @@ def test_table_and_json_say_what_met_its_target(tmp_path):
     table = markdown_table(rows)
     assert "| (1) a | 1 s | 2 s | 1.2 x | >= 1 | yes |" in table
     assert "| (3) b | - | - | 50 ms/item | <= 10 | **no** |" in table
-    assert "not measured" in table and "- (4) c: proxy failed" in table
+    assert "| (4) c | - | - | not measured | <= 2 | **not measured** |" in table
+    assert "- (4) c: proxy failed" in table
     assert "a.raw" not in table
 
     path = tmp_path / "out.json"
     write_json(rows, path)
     data = json.loads(path.read_text())
-    assert [d["meets_target"] for d in data] == [True, False, None, None]
+    assert [d["meets_target"] for d in data] == [True, False, False, None]  # missing: not met
     assert data[0]["target"] == ">= 1" and data[3]["target"] is None
 
 
