@@ -213,37 +213,38 @@ class Harness:
         env = env or self.pack_env()
         barrier = len(specs) > 1
         command = [sys.executable, "-m", "prefect_image_edit.bench.runner"]
-        processes = []
-        logs = []
-        try:
-            for index, spec in enumerate(specs):
-                path = self.workdir / f"runner-{time.monotonic_ns()}-{index}.log"
-                logs.append(path)
-                processes.append(
-                    subprocess.Popen(
-                        [*command, json.dumps({**spec, "barrier": barrier})],
-                        env=env,
-                        stdin=subprocess.PIPE,
-                        stdout=subprocess.PIPE,
-                        stderr=path.open("wb"),
-                        text=True,
-                        start_new_session=True,
+        processes: list[subprocess.Popen] = []
+        logs: list[Path] = []
+        with contextlib.ExitStack() as files:
+            try:
+                for index, spec in enumerate(specs):
+                    logs.append(self.workdir / f"runner-{time.monotonic_ns()}-{index}.log")
+                    processes.append(
+                        subprocess.Popen(
+                            [*command, json.dumps({**spec, "barrier": barrier})],
+                            env=env,
+                            stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE,
+                            stderr=files.enter_context(logs[-1].open("wb")),
+                            text=True,
+                            start_new_session=True,
+                        )
                     )
-                )
-            deadline = time.monotonic() + timeout
-            readers = [_Lines(process) for process in processes]
-            if barrier:
-                for reader, path in zip(readers, logs, strict=True):
-                    _wait_line(reader, READY, deadline, path)
+                deadline = time.monotonic() + timeout
+                readers = [_Lines(process) for process in processes]
+                if barrier:
+                    for reader, path in zip(readers, logs, strict=True):
+                        _wait_line(reader, READY, deadline, path)
+                    for process in processes:
+                        process.stdin.write("go\n")
+                        process.stdin.flush()
+                return [
+                    _collect(reader, deadline, path)
+                    for reader, path in zip(readers, logs, strict=True)
+                ]
+            finally:
                 for process in processes:
-                    process.stdin.write("go\n")
-                    process.stdin.flush()
-            return [
-                _collect(reader, deadline, path) for reader, path in zip(readers, logs, strict=True)
-            ]
-        finally:
-            for process in processes:
-                stop_process(process)
+                    stop_process(process)
 
     # -- the plain script --------------------------------------------------------------
     def run_baseline(self, photos: PhotoSet, workers: int, prefix: str) -> dict[str, Any]:
