@@ -98,6 +98,12 @@ def _erase(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench(argv: list[str]) -> int:
+    from prefect_image_edit.bench import main as bench
+
+    return bench(argv)
+
+
 def _fail(message: str, *, code: int) -> int:
     print(f"prefect-image-edit: error: {message}", file=sys.stderr)
     return code
@@ -150,6 +156,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("serve_args", nargs=argparse.REMAINDER)
     serve.set_defaults(handler=_serve)
+
+    # prefix "+": every argument, options too, goes to the bench's own parser untouched
+    bench = commands.add_parser("bench", help="Measure the pack (issue 10).", prefix_chars="+")
+    bench.add_argument("bench_args", nargs="*")
+    bench.set_defaults(handler=lambda args: _bench(args.bench_args))
 
     from prefect_image_edit.emulators.cli import add_emulate_parser
 

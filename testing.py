@@ -114,6 +114,7 @@ def run_seaweedfs() -> Iterator[SeaweedFS]:
             "-ip.bind=127.0.0.1",
             f"-s3.port={port}",
             "-admin.ui=false",
+            "-webdav=false",  # its fixed port (7333) collides with any other weed mini running
         ],
         env=env,
         stdout=log,
