@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from prefect_image_edit.state.embedded import atomic_write as _atomic_write
+from prefect_image_edit.atomic import atomic_write
 from prefect_image_edit.state.model import CallState, PaidCall
 
 __all__ = ["CallState", "Ledger", "PaidCall"]
@@ -61,7 +61,9 @@ class Ledger:
 
     def save(self, record: PaidCall) -> PaidCall:
         record = record.model_copy(update={"updated_at": _now()})
-        _atomic_write(self._record_path(record.key), record.model_dump_json(indent=1).encode())
+        atomic_write(
+            self._record_path(record.key), record.model_dump_json(indent=1).encode(), durable=True
+        )
         return record
 
     def update(self, key: str, **changes: Any) -> PaidCall:
@@ -97,7 +99,7 @@ class Ledger:
     def stage(self, key: str, data: bytes, media_type: str) -> Path:
         """Keep result bytes on disk until they are archived; returns the file."""
         path = self.staging_dir / self._name(key)
-        _atomic_write(path, data)
+        atomic_write(path, data, durable=True)
         self.update(key, staged_file=path.name, media_type=media_type)
         return path
 

@@ -1,33 +1,30 @@
-"""The ``erase`` flow: prepare, erase on the chosen provider (with fallbacks), map the result
-back onto the original, archive it, and show before/after in the Prefect UI."""
+"""The ``erase`` flow: one image, one ``erase-item`` task (prepare, erase on the chosen
+provider with fallbacks, map the result back onto the original, archive), then before/after
+thumbnails in the Prefect UI."""
 
 from __future__ import annotations
 
-import asyncio
-import random
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
-from prefect import flow, get_run_logger
+from prefect import flow
 from prefect.artifacts import acreate_markdown_artifact
+from prefect.states import Failed
 
-from prefect_image_edit.errors import InputError
 from prefect_image_edit.flows.artifacts import artifact_key, before_after_markdown
 from prefect_image_edit.flows.models import (
     Connections,
     EraseOutcome,
-    FallbackAttempt,
     OutputOptions,
-    Variant,
     Variants,
     check_output_path,
 )
 from prefect_image_edit.tasks.archive import read_archived, resolve_archive
 from prefect_image_edit.tasks.credentials import resolve_credentials
-from prefect_image_edit.tasks.erase import erase_image
-from prefect_image_edit.tasks.finish import finish_erase, output_path
+from prefect_image_edit.tasks.finish import output_path
+from prefect_image_edit.tasks.item import erase_item, variant_seeds
 from prefect_image_edit.tasks.models import (
     EraseSettings,
     MaskOptions,
@@ -36,52 +33,18 @@ from prefect_image_edit.tasks.models import (
     StagedFile,
 )
 from prefect_image_edit.tasks.prepare import (
-    prepare_inputs,
     read_staged,
     source_client,
 )
 from prefect_image_edit.tasks.providers import provider as provider_spec
 from prefect_image_edit.tasks.sources import read_source
-from prefect_image_edit.vendors.errors import ErrorKind, VendorError, VendorRequestError
 
-__all__ = ["erase", "erase_item", "resolve_blocks", "should_fall_back"]
+__all__ = ["erase", "publish_before_after", "resolve_blocks"]
 
-# DESIGN/issue: fall back on outages, rate exhaustion, no credits or 201304; never on bad input,
-# auth or moderation (another vendor would refuse it too, or it is a configuration error).
-FALLBACK_KINDS = frozenset(
-    {
-        ErrorKind.RATE_LIMITED,
-        ErrorKind.SERVER,
-        ErrorKind.NETWORK,
-        ErrorKind.NO_CREDITS,
-        ErrorKind.BAD_SEED,
-        ErrorKind.BAD_RESULT,
-    }
-)
 # Frozen models: safe to share as parameter defaults.
 DEFAULT_SETTINGS = EraseSettings()
 DEFAULT_OUTPUT = OutputOptions()
 DEFAULT_CONNECTIONS = Connections()
-
-
-def should_fall_back(error: BaseException) -> bool:
-    """Whether an erase failure justifies trying the next provider in the chain."""
-    if isinstance(error, VendorRequestError):
-        return True
-    if isinstance(error, VendorError):
-        return error.kind in FALLBACK_KINDS
-    return isinstance(error, TimeoutError)
-
-
-def mask_for_provider(
-    mask: MaskOptions, provider: Provider, settings: EraseSettings
-) -> MaskOptions:
-    """A provider that takes no ``dilate_size`` (Tencent) gets its mask grown here by the same
-    amount, so every provider erases the same region (a tight mask leaves the object's edge
-    halo behind)."""
-    if provider_spec(provider).dilates_mask:
-        return mask
-    return mask.model_copy(update={"dilate_px": min(256, mask.dilate_px + settings.dilate_size)})
 
 
 async def resolve_blocks(connections: Connections, chain: list[Provider]) -> None:
@@ -93,93 +56,11 @@ async def resolve_blocks(connections: Connections, chain: list[Provider]) -> Non
             await resolve_credentials(name, connections.credentials_for(name))
 
 
-def variant_seeds(seed: int, variants: int) -> list[int]:
-    """Distinct seeds for the variants; -1 draws a random base (random means not cached)."""
-    base = random.SystemRandom().randrange(2**31 - variants) if seed == -1 else seed
-    return [base + i for i in range(variants)]
-
-
-async def erase_item(
-    image: str,
-    mask: MaskOptions,
-    chain: list[Provider],
-    *,
-    variants: int = 1,
-    settings: EraseSettings | None = None,
-    policy: ResizePolicy = "downscale",
-    output: OutputOptions | None = None,
-    connections: Connections | None = None,
-) -> EraseOutcome:
-    """Erase one image: each provider of ``chain`` in turn until one succeeds.
-
-    A provider is skipped only for failures ``should_fall_back`` accepts; bad input fails at
-    once, before any paid call, on the first provider's preparation.
-    """
-    settings = settings or EraseSettings()
-    connections = connections or Connections()
-    logger = get_run_logger()
-    seeds = variant_seeds(settings.seed, variants)
-    if output is not None and output.path:
-        for seed in seeds:
-            check_output_path(output_path(output.path, seed, variants), image)
-    skipped: list[FallbackAttempt] = []
-    for position, provider in enumerate(chain):
-        provider_mask = mask_for_provider(mask, provider, settings)
-        inputs = await prepare_inputs(image, provider_mask, provider, policy, connections.archive)
-        states = await asyncio.gather(
-            *(
-                erase_image(
-                    inputs,
-                    provider,
-                    settings.model_copy(update={"seed": seed}),
-                    connections.credentials_for(provider),
-                    connections.archive,
-                    connections.requests_per_second,
-                    return_state=True,
-                )
-                for seed in seeds
-            )
-        )
-        erased = [await s.aresult() for s in states if s.is_completed()]
-        errors = [await s.aresult(raise_on_failure=False) for s in states if not s.is_completed()]
-        if erased:
-            for error in errors:
-                logger.warning("a variant failed on %s: %s", provider, error)
-            break
-        error = errors[0]
-        if position + 1 < len(chain) and should_fall_back(error):
-            logger.warning(
-                "%s failed (%s); falling back to %s", provider, error, chain[position + 1]
-            )
-            skipped.append(FallbackAttempt(provider=provider, error=str(error)))
-            continue
-        raise error
-    finals = await asyncio.gather(
-        *(
-            finish_erase(
-                image,
-                provider_mask,
-                inputs,
-                e,
-                settings.dilate_size,
-                output,
-                variants,
-                connections.archive,
-            )
-            for e in erased
-        )
-    )
-    outcome = EraseOutcome(
-        image=image,
-        mask=mask,
-        provider=provider,
-        variants=[
-            Variant(seed=e.seed, erased=e, final=f) for e, f in zip(erased, finals, strict=True)
-        ],
-        skipped=skipped,
-    )
-    outcome._original = inputs.original
-    return outcome
+def credentials_by_provider(
+    connections: Connections, chain: list[Provider]
+) -> dict[str, str | None]:
+    """The saved credentials block name for each provider of the chain (None: environment)."""
+    return {name: connections.credentials_for(name) for name in chain}
 
 
 async def _bytes_of(staged: StagedFile | None, fallback: Callable[[], Awaitable[bytes]]) -> bytes:
@@ -256,9 +137,11 @@ async def erase(
         output: Format, quality and an optional local path for the edited image.
         connections: Saved blocks: vendor credentials and the archive storage.
     """
-    if not 1 <= variants <= 4:
-        raise InputError("variants must be between 1 and 4", source="variants")
     chain = list(dict.fromkeys([provider, *(fallback or [])]))
+    seeds = variant_seeds(settings.seed, variants)
+    if output.path:
+        for seed in seeds:
+            check_output_path(output_path(output.path, seed, variants), image)
     await resolve_blocks(connections, chain)
     outcome = await erase_item(
         image,
@@ -268,7 +151,15 @@ async def erase(
         settings=settings,
         policy=policy,
         output=output,
-        connections=connections,
+        credentials=credentials_by_provider(connections, chain),
+        archive=connections.archive,
+        requests_per_second=connections.requests_per_second,
     )
     await publish_before_after(outcome, connections.archive, outcome._original)
+    if outcome.failed_variants:
+        done = len(outcome.variants)
+        message = f"{done} of {done + len(outcome.failed_variants)} variants made; " + "; ".join(
+            attempt.error for attempt in outcome.failed_variants
+        )
+        return Failed(message=message, data=outcome)
     return outcome

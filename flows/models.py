@@ -7,18 +7,16 @@ import os
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field
 
 from prefect_image_edit.errors import InputError
 from prefect_image_edit.tasks.models import (
     MAX_VARIANTS,
-    ArchivedRef,
-    ErasedImage,
-    FinalImage,
-    MaskOptions,
+    EraseOutcome,
+    FallbackAttempt,
     OutputOptions,
     Provider,
-    StagedFile,
+    Variant,
     has_parent_segment,
 )
 
@@ -133,36 +131,3 @@ def check_output_path(path: str | os.PathLike[str], image: str) -> None:
             "is kept",
             source=os.fspath(path),
         )
-
-
-class FallbackAttempt(BaseModel):
-    """A provider that was tried and skipped, and why."""
-
-    provider: Provider
-    error: str
-
-
-class Variant(BaseModel):
-    """One seed's result: the vendor's answer and the edited image mapped onto the original."""
-
-    seed: int | None
-    erased: ErasedImage
-    final: FinalImage
-
-
-class EraseOutcome(BaseModel):
-    """What an erase produced, where it went, and what it cost."""
-
-    image: str = Field(description="The input image reference.")
-    mask: MaskOptions
-    provider: Provider = Field(description="The provider that produced the results.")
-    variants: list[Variant]
-    skipped: list[FallbackAttempt] = Field(
-        default_factory=list, description="Providers tried first and skipped (outages...)."
-    )
-    _original: StagedFile | None = PrivateAttr(default=None)
-    """The source's bytes as this run read them (not serialised): artifacts reuse them."""
-
-    @property
-    def archived(self) -> list[ArchivedRef]:
-        return [v.final.archived for v in self.variants]

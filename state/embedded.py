@@ -20,21 +20,22 @@ import asyncio
 import contextlib
 import fcntl
 import hashlib
+import json
 import os
-import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from prefect_image_edit.atomic import atomic_write
 from prefect_image_edit.state import model
 from prefect_image_edit.state.errors import LockBusy
 from prefect_image_edit.state.flock import FlockLockManager
 from prefect_image_edit.state.model import PENDING_STATES, PaidCall
 from prefect_image_edit.state.store import StateStore
 
-__all__ = ["EmbeddedStore", "atomic_write"]
+__all__ = ["EmbeddedStore"]
 
 
 def _name(key: str) -> str:
@@ -80,6 +81,25 @@ class EmbeddedStore(StateStore):
         except FileNotFoundError:
             return None
 
+    def _memo_path(self, key: str) -> Path:
+        return self.directory / "memo" / f"{_name(key)}.json"
+
+    def _recall(self, keys: list[str]) -> dict[str, dict[str, Any]]:
+        found = {}
+        for key in keys:
+            try:
+                found[key] = json.loads(self._memo_path(key).read_bytes())
+            except (FileNotFoundError, ValueError):
+                continue
+        return found
+
+    async def recall(self, keys: list[str]) -> dict[str, dict[str, Any]]:
+        return await asyncio.to_thread(self._recall, keys)
+
+    async def remember(self, key: str, value: dict[str, Any]) -> None:
+        data = json.dumps(value, sort_keys=True, default=str).encode()
+        await asyncio.to_thread(atomic_write, self._memo_path(key), data)
+
     def _pending(self, limit: int | None) -> list[PaidCall]:
         records = []
         for path in (self.directory / "calls").glob("*.json"):
@@ -104,9 +124,10 @@ class EmbeddedStore(StateStore):
             record = step.record
             staged = self._staged_path(key)
             if step.stage is not None:
-                atomic_write(staged, step.stage)
+                atomic_write(staged, step.stage, durable=True)
                 record = record.model_copy(update={"staged_file": staged.name})
-            atomic_write(self._record_path(key), record.model_dump_json(indent=1).encode())
+            record_bytes = record.model_dump_json(indent=1).encode()
+            atomic_write(self._record_path(key), record_bytes, durable=True)
             if step.drop_staged:
                 staged.unlink(missing_ok=True)
             return record
@@ -140,18 +161,3 @@ class EmbeddedStore(StateStore):
 
     async def close(self) -> None:
         """Nothing to free: every file is closed after each use."""
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so readers see the old file or the new one, never a part."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".partial-")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import logging
 import threading
 import weakref
@@ -43,6 +44,7 @@ CONNECT_TIMEOUT_S = 5.0
 """Seconds to wait for a connection before the state is declared unavailable."""
 
 TABLE = "image_edit_calls"
+MEMO_TABLE = "image_edit_memo"
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS {TABLE} (
@@ -56,6 +58,11 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
 );
 CREATE INDEX IF NOT EXISTS {TABLE}_pending ON {TABLE} (expires_at, created_at)
     WHERE state IN ('in_flight', 'submitted', 'ready');
+CREATE TABLE IF NOT EXISTS {MEMO_TABLE} (
+    key         text PRIMARY KEY,
+    value       jsonb NOT NULL,
+    updated_at  timestamptz NOT NULL DEFAULT now()
+);
 """
 
 _UNAVAILABLE: tuple[type[BaseException], ...] = (
@@ -192,6 +199,27 @@ class PostgresStore(StateStore):
         pools = await self._pools()
         with self._translate():
             return await pools.data.fetchval(f"SELECT staged FROM {TABLE} WHERE key = $1", key)
+
+    async def recall(self, keys: list[str]) -> dict[str, dict[str, Any]]:
+        if not keys:
+            return {}
+        pools = await self._pools()
+        with self._translate():
+            rows = await pools.data.fetch(
+                f"SELECT key, value::text FROM {MEMO_TABLE} WHERE key = ANY($1::text[])", keys
+            )
+        return {row["key"]: json.loads(row["value"]) for row in rows}
+
+    async def remember(self, key: str, value: dict[str, Any]) -> None:
+        pools = await self._pools()
+        data = json.dumps(value, sort_keys=True, default=str)
+        with self._translate():
+            await pools.data.execute(
+                f"INSERT INTO {MEMO_TABLE} (key, value, updated_at) VALUES ($1, $2::jsonb, now()) "
+                "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()",
+                key,
+                data,
+            )
 
     async def pending(self, limit: int | None = None) -> list[PaidCall]:
         pools = await self._pools()

@@ -48,6 +48,20 @@ class StateStore(ABC):
     async def pending(self, limit: int | None = None) -> list[PaidCall]:
         """Records not archived, failed or expired yet, the soonest to expire first."""
 
+    # -- finished items ----------------------------------------------------------------------
+
+    @abstractmethod
+    async def recall(self, keys: list[str]) -> dict[str, dict[str, Any]]:
+        """What was remembered for each of ``keys`` (missing keys are absent): one round trip.
+
+        A small memo of finished work (a batch item's source and options -> where its results
+        were archived), so a re-run can skip what is done with one lookup per batch.
+        """
+
+    @abstractmethod
+    async def remember(self, key: str, value: dict[str, Any]) -> None:
+        """Store ``value`` (JSON) under ``key``, replacing what was there."""
+
     # -- the per-input lock ------------------------------------------------------------------
 
     @abstractmethod

@@ -11,14 +11,24 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
 
 __all__ = [
     "MAX_SEED",
     "MAX_VARIANTS",
     "ArchivedRef",
+    "EraseOutcome",
     "EraseSettings",
     "ErasedImage",
+    "FallbackAttempt",
     "FinalImage",
     "MaskOptions",
     "OutputOptions",
@@ -26,6 +36,7 @@ __all__ = [
     "Provider",
     "ResizePolicy",
     "StagedFile",
+    "Variant",
 ]
 
 
@@ -315,3 +326,40 @@ class FinalImage(BaseModel):
     staged: StagedFile | None = Field(
         default=None, description="The edited image's bytes on this machine, for artifacts."
     )
+
+
+class FallbackAttempt(BaseModel):
+    """A provider that was tried and skipped, and why."""
+
+    provider: Provider
+    error: str
+
+
+class Variant(BaseModel):
+    """One seed's result: the vendor's answer and the edited image mapped onto the original."""
+
+    seed: int | None
+    erased: ErasedImage
+    final: FinalImage
+
+
+class EraseOutcome(BaseModel):
+    """What an erase produced, where it went, and what it cost."""
+
+    image: str = Field(description="The input image reference.")
+    mask: MaskOptions
+    provider: Provider = Field(description="The provider that produced the results.")
+    variants: list[Variant]
+    skipped: list[FallbackAttempt] = Field(
+        default_factory=list, description="Providers tried first and skipped (outages...)."
+    )
+    failed_variants: list[FallbackAttempt] = Field(
+        default_factory=list,
+        description="Variants that failed while others succeeded, with the reason of each.",
+    )
+    _original: StagedFile | None = PrivateAttr(default=None)
+    """The source's bytes as this run read them (not serialised): artifacts reuse them."""
+
+    @property
+    def archived(self) -> list[ArchivedRef]:
+        return [v.final.archived for v in self.variants]

@@ -35,8 +35,10 @@ __all__ = [
     "MAX_RETRY_AFTER_SECONDS",
     "BackoffDelays",
     "content_key",
+    "is_transient",
     "paid_call_cache_policy",
     "retry_delays",
+    "set_retry_after",
     "should_retry",
 ]
 
@@ -121,10 +123,24 @@ def should_retry(task, task_run, state) -> bool:
     which Prefect reads right after this returns.
     """
     exc = state.data if isinstance(state.data, BaseException) else None
-    _retry_after.set(getattr(exc, "retry_after", None))
-    if isinstance(exc, ImageEditError):
-        return exc.transient
-    return _is_transient_storage_error(exc) or isinstance(exc, TimeoutError)
+    set_retry_after(exc)
+    return is_transient(exc)
+
+
+def set_retry_after(error: BaseException | None) -> None:
+    """Hand the vendor's ``Retry-After`` (if any) to the next delay :class:`BackoffDelays` gives."""
+    _retry_after.set(getattr(error, "retry_after", None))
+
+
+def is_transient(error: BaseException | None) -> bool:
+    """Whether trying the same step again may succeed: the one retry decision.
+
+    The pack's errors say so themselves (``ImageEditError.transient``); foreign errors count
+    only for storage network failures and timeouts.
+    """
+    if isinstance(error, ImageEditError):
+        return error.transient
+    return _is_transient_storage_error(error) or isinstance(error, TimeoutError)
 
 
 def _is_transient_storage_error(exc: BaseException | None) -> bool:

@@ -304,3 +304,12 @@ async def test_a_cancelled_wait_leaves_no_lock_behind(store, state_url):
         await _until(nothing_left, "no advisory lock or waiter left")
     async with store.lock("k", timeout=0):
         pass
+
+
+async def test_remembered_items_are_recalled_in_one_call(store):
+    await store.remember("item-a", {"final": "s3://b/a.png", "n": 1})
+    await store.remember("item-b", {"final": "s3://b/b.png"})
+    await store.remember("item-a", {"final": "s3://b/a2.png"})
+    found = await store.recall(["item-a", "item-b", "item-c"])
+    assert found == {"item-a": {"final": "s3://b/a2.png"}, "item-b": {"final": "s3://b/b.png"}}
+    assert await store.recall([]) == {}

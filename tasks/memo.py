@@ -1,0 +1,105 @@
+"""Finished batch items, remembered in the shared state, so a re-run skips them in milliseconds.
+
+A re-run of a finished batch used to prepare every image again and run three task runs per
+image, only to find each result cached: about 150-190 ms per item against the 1-2 ms a plain
+script spends on a HEAD. An item's *memo key* is computed from what the user gave, without
+preparing anything: the sha256 of the source image's bytes (and of a mask file), the mask
+options, the provider chain, the settings, the policy, the output format and the archive it
+goes to. The state remembers, per key, where the edited image was archived; a re-run recalls
+all keys in one round trip, checks each object is still in the archive (one HEAD, the same
+request the plain script makes) and reports the item as done without running anything.
+Anything that does not check out runs the normal path, which is itself idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import anyio.to_thread
+
+from prefect_image_edit.blocks.archive import ArchiveStorage
+from prefect_image_edit.state import StateStore
+from prefect_image_edit.tasks.batch_items import BatchItem
+from prefect_image_edit.tasks.models import EraseOutcome, EraseSettings, OutputOptions, Provider
+from prefect_image_edit.tasks.sources import read_source
+
+__all__ = ["MEMO_VERSION", "Finished", "item_key", "recall_finished", "remember_finished"]
+
+MEMO_VERSION = 1
+_CONCURRENT_CHECKS = 16
+
+Finished = dict[str, Any]
+"""What is remembered of a finished item: the edited image's key, URI and sha256, and the
+vendor result and charge figures the batch summary reports."""
+
+
+async def item_key(
+    item: BatchItem,
+    chain: Sequence[Provider],
+    settings: EraseSettings,
+    policy: str,
+    output: OutputOptions,
+    archive_location: str,
+    *,
+    s3_client: Any = None,
+) -> str:
+    """The memo key of one batch item, from its inputs as given (nothing is prepared)."""
+    image = hashlib.sha256(await read_source(item.image, s3_client=s3_client)).hexdigest()
+    mask = item.mask.model_dump(mode="json") if item.mask is not None else None
+    if item.mask is not None and item.mask.mask:
+        data = await read_source(item.mask.mask, s3_client=s3_client)
+        mask = {**mask, "mask": hashlib.sha256(data).hexdigest()}
+    canonical = json.dumps(
+        {
+            "version": MEMO_VERSION,
+            "image": image,
+            "mask": mask,
+            "chain": list(chain),
+            "settings": item.erase_settings(settings).model_dump(mode="json"),
+            "policy": policy,
+            "output": output.model_dump(mode="json", exclude={"path"}),
+            "archive": archive_location,
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return "image-edit/item/" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def recall_finished(
+    store: StateStore, storage: ArchiveStorage, keys: dict[int, str]
+) -> dict[int, Finished]:
+    """Items (by index) whose remembered edited image is still intact in ``storage``."""
+    remembered = await store.recall(sorted(set(keys.values())))
+    candidates = {i: remembered[k] for i, k in keys.items() if k in remembered}
+    archive = storage.get_store()
+    gate = asyncio.Semaphore(_CONCURRENT_CHECKS)
+
+    async def intact(value: Finished) -> bool:
+        async with gate:
+            found = await anyio.to_thread.run_sync(archive.head, value["final_key"])
+        return found is not None and found.sha256 == value["final_sha256"]
+
+    checks = await asyncio.gather(*(intact(v) for v in candidates.values()), return_exceptions=True)
+    return {i: v for (i, v), ok in zip(candidates.items(), checks, strict=True) if ok is True}
+
+
+async def remember_finished(store: StateStore, key: str, outcome: EraseOutcome) -> Finished:
+    """Remember where an item's results went; returns what was remembered."""
+    variant = outcome.variants[0]
+    value: Finished = {
+        "final_key": variant.final.archived.key,
+        "final_uri": variant.final.archived.uri,
+        "final_sha256": variant.final.archived.sha256,
+        "vendor_result": variant.erased.archived.uri,
+        "provider": outcome.provider,
+        "request_id": variant.erased.request_id,
+        "attempts": variant.erased.attempts,
+        "possible_double_charges": variant.erased.possible_double_charges,
+    }
+    await store.remember(key, value)
+    return value
