@@ -79,8 +79,14 @@ class _Stager:
             return False
         if not result.image_url:
             return False
-        if not await self.book.needs_result(job.key):
-            return True  # staged or archived meanwhile (a concurrent run of the same content)
+        if not await self.book.needs_result(job.key, job.task_id):
+            # staged or archived meanwhile (a concurrent run), or the record moved on
+            record = await self.book.get(job.key)
+            return (
+                record is not None
+                and record.task_id == job.task_id
+                and (record.state is CallState.ARCHIVED or record.staged_size is not None)
+            )
         async with self._gate:
             try:
                 data, media_type = await fetch_result(

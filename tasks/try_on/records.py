@@ -177,13 +177,19 @@ class TryOnRecords:
         record = await self.store.get(key)
         if record is None or record.state not in (CallState.IN_FLIGHT, CallState.SUBMITTED):
             return None  # archived, closed or answered meanwhile (e.g. by a concurrent run)
+        if record.task_id != result.task_id:
+            return None  # a job this input was paid for before (the record moved on)
         message = f"{result.error_code or 'failed'}: {result.error_message or ''}".strip(": ")
         return await self.store.mark_failed(key, message, request_id=result.request_id)
 
-    async def needs_result(self, key: str) -> bool:
-        """Whether a succeeded job's result still has to be fetched and staged."""
+    async def needs_result(self, key: str, task_id: str) -> bool:
+        """Whether the succeeded job ``task_id``'s result still has to be fetched and staged
+        (not if it is staged or archived already, or the record holds another job now)."""
         record = await self.store.get(key)
-        return record is not None and record.state in _OPEN
+        if record is None or record.task_id != task_id:
+            return False
+        staged = record.state is CallState.READY and record.staged_size is not None
+        return record.state in _OPEN and not staged
 
     async def record_result(
         self,

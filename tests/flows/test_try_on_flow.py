@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Iterator
 
 import pytest
 from PIL import Image
@@ -14,6 +15,7 @@ from prefect_image_edit.emulators import FaultKind
 from prefect_image_edit.flows.try_on import try_on
 from prefect_image_edit.state import STATE_URL_ENV, CallState, PaidCall, resolve_state
 from prefect_image_edit.state.resolve import build_state
+from prefect_image_edit.tasks.policy import STATE_LOCKS
 from prefect_image_edit.tasks.try_on import (
     VENDOR,
     PreparedOutfit,
@@ -171,15 +173,23 @@ async def _another_machine(person: str, top: str, gender: str, connections) -> l
     return [coarse_job, refined_job]
 
 
+@pytest.fixture
+def postgres_state(postgres_url, monkeypatch) -> Iterator[str]:
+    """The pack's state on the test PostgreSQL server, for this test only."""
+    monkeypatch.setenv(STATE_URL_ENV, postgres_url)
+    yield postgres_url
+    # the lock manager's own loop keeps its connections: give them back while the URL is set
+    STATE_LOCKS.close()
+
+
 def test_try_on_on_postgresql_state_completes_and_a_second_run_pays_nothing(
-    emu, connections, wardrobe, postgres_url, monkeypatch
+    emu, connections, wardrobe, postgres_state, monkeypatch
 ):
     person, top = wardrobe
-    monkeypatch.setenv(STATE_URL_ENV, postgres_url)
     first = asyncio.run(try_on(person, top, "woman", connections=connections))
     assert emu.counters.billable("ailabtools") == 2
     assert (first.attempts, first.possible_double_charges, first.repayments) == (2, 0, 0)
-    shared = build_state(postgres_url)  # a store of its own, as another machine would have
+    shared = build_state(postgres_state)  # a store of its own, as another machine would have
     for job, ref in ((first.coarse_job, first.coarse), (first.refined_job, first.refined)):
         record = asyncio.run(shared.get(job.key))
         assert (record.state, record.task_id, record.archived_sha256) == (
@@ -196,8 +206,9 @@ def test_try_on_on_postgresql_state_completes_and_a_second_run_pays_nothing(
     jobs = asyncio.run(_another_machine(person, top, "woman", connections))
     assert [job.task_id for job in jobs] == [first.coarse_job.task_id, first.refined_job.task_id]
     assert emu.counters.billable("ailabtools") == 2  # neither re-run paid
-    monkeypatch.delenv(STATE_URL_ENV)
-    assert asyncio.run(resolve_state().get(first.coarse_job.key)) is None  # not the files
+    with monkeypatch.context() as local:
+        local.delenv(STATE_URL_ENV)
+        assert asyncio.run(resolve_state().get(first.coarse_job.key)) is None  # not the files
 
 
 @pytest.mark.parametrize("variant", ["html", "truncated"])

@@ -121,18 +121,20 @@ def test_polls_move_an_open_job_on_but_never_back(book):
     _pay(book)
     asyncio.run(book.record_poll("k", _poll(TaskState.PROCESSING)))
     assert _get(book).state is CallState.SUBMITTED
-    assert asyncio.run(book.needs_result("k"))
+    assert asyncio.run(book.needs_result("k", "task-1"))
+    assert not asyncio.run(book.needs_result("k", "an-older-task"))
     _answer(book, "https://r.example/a.png")
     assert (_get(book).state, _get(book).result_url) == (
         CallState.READY,
         "https://r.example/a.png",
     )
     assert asyncio.run(book.staged("k")) == b"png"  # the bytes, staged with the answer
+    assert not asyncio.run(book.needs_result("k", "task-1"))  # nothing more to fetch
     ref = ArchivedRef(uri="s3://b/a.png", key="a.png", sha256="a" * 64, size=1, media_type="x")
     asyncio.run(book.mark_archived("k", ref))
     assert asyncio.run(book.staged("k")) is None
     # a late run's poll: an archived job needs nothing, and a failure answer changes nothing
-    assert not asyncio.run(book.needs_result("k"))
+    assert not asyncio.run(book.needs_result("k", "task-1"))
     assert asyncio.run(book.record_poll("k", _poll(TaskState.FAILED))) is None
     assert (_get(book).state, _get(book).archived_key) == (CallState.ARCHIVED, "a.png")
 
