@@ -52,7 +52,8 @@ def _held(job: TryOnJob, record: PaidCall | None) -> FinishedJob | None:
     if record.state is CallState.EXPIRED:
         raise ResultExpired(
             f"the {job.stage} result of task {job.task_id} expired before it was archived "
-            f"({record.error or 'the vendor no longer keeps it'}); a new run pays for it again"
+            f"({record.error or 'the vendor no longer keeps it'}); a submit that is not cached "
+            "(a job is cached only as long as the vendor keeps tasks) pays again, counted"
         )
     return None
 

@@ -114,7 +114,10 @@ def test_s3_person_and_garment_are_cached_on_their_prepared_bytes(
     assert sorted(prepare_calls) == sorted([person_uri, top_uri] * 2)
 
 
-def test_two_concurrent_runs_of_the_same_input_pay_once(emu, connections, wardrobe):
+@pytest.mark.parametrize("state", ["embedded", "postgresql"])
+def test_two_concurrent_runs_of_the_same_input_pay_once(emu, connections, wardrobe, state, request):
+    if state == "postgresql":  # the submits' lock is then a PostgreSQL advisory lock
+        request.getfixturevalue("postgres_state")
     person, top = wardrobe
     emu.settings.ailabtools.latency = 0.5  # both runs reach each submit while one is paying
 
