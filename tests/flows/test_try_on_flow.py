@@ -204,11 +204,15 @@ def test_try_on_on_postgresql_state_completes_and_a_second_run_pays_nothing(
         assert asyncio.run(shared.staged(job.key)) is None  # archived: nothing left staged
     asyncio.run(shared.close())
 
+    task_ids = [first.coarse_job.task_id, first.refined_job.task_id]
+    polls = [emu.counters.polls(task_id) for task_id in task_ids]
     again = asyncio.run(try_on(person, top, "woman", connections=connections))
     assert (again.refined.sha256, again.attempts) == (first.refined.sha256, 2)
     jobs = asyncio.run(_another_machine(person, top, "woman", connections))
-    assert [job.task_id for job in jobs] == [first.coarse_job.task_id, first.refined_job.task_id]
+    assert [job.task_id for job in jobs] == task_ids
     assert emu.counters.billable("ailabtools") == 2  # neither re-run paid
+    # the record says both are archived: not even a free poll was needed
+    assert [emu.counters.polls(task_id) for task_id in task_ids] == polls
     with monkeypatch.context() as local:
         local.delenv(STATE_URL_ENV)
         assert asyncio.run(resolve_state().get(first.coarse_job.key)) is None  # not the files
