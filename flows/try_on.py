@@ -31,6 +31,7 @@ from prefect_image_edit.tasks.try_on import (
     submit_try_on_coarse,
     submit_try_on_refiner,
 )
+from prefect_image_edit.tasks.try_on.records import records
 
 __all__ = ["TryOnOutcome", "try_on"]
 
@@ -44,7 +45,11 @@ class TryOnOutcome(BaseModel):
     refined_job: TryOnJob
     attempts: int = Field(default=0, description="Paid requests sent for both jobs.")
     possible_double_charges: int = Field(
-        default=0, description="Requests that may have been billed twice (see the ledger)."
+        default=0, description="Requests that may have been billed twice (see the state)."
+    )
+    repayments: int = Field(
+        default=0,
+        description="Charges for an input already paid for (an expired or lost result).",
     )
 
 
@@ -81,14 +86,16 @@ async def try_on(
     [refined_done] = await poll_try_on_jobs([refined_job], credentials, timeout_seconds)
     refined = await archive_try_on_result(refined_job, credentials, archive, refined_done)
 
-    jobs = (coarse_job, refined_job)
+    # The records, not the (possibly cached) jobs: they count every request ever sent.
+    charges = await records().charges([coarse_job.key, refined_job.key])
     outcome = TryOnOutcome(
         coarse=coarse,
         refined=refined,
         coarse_job=coarse_job,
         refined_job=refined_job,
-        attempts=sum(job.attempts for job in jobs),
-        possible_double_charges=sum(job.possible_double_charges for job in jobs),
+        attempts=charges.attempts,
+        possible_double_charges=charges.possible_double_charges,
+        repayments=charges.repayments,
     )
     await _publish(outcome, outfit, archive)
     return outcome

@@ -5,8 +5,11 @@ bytes, the vendor, the action and the canonical parameters (seed included), unde
 tag. Never the run id or the task's source code, so re-runs, flow retries and other flows with
 the same inputs find what was already paid for, and upgrading the pack does not re-pay.
 
-Isolation is SERIALIZABLE with a flock lock manager: two concurrent runs of the same inputs
-take turns, and the second finds the first's result instead of paying again.
+Isolation is SERIALIZABLE: two concurrent runs of the same inputs take turns, and the second
+finds the first's result instead of paying again. ``paid_call_cache_policy`` locks with flock
+(one machine); ``state_lock_cache_policy`` with the pack state's per-input lock
+(``StateLockManager``: flock on the embedded state, PostgreSQL advisory locks when
+``PREFECT_IMAGE_EDIT_STATE_URL`` names a database), so runs on many machines take turns too.
 
 Retries are decided by one function reading the error's retry verdict (vendors/errors.py).
 It inspects ``state.data`` (the exception) rather than calling ``state.result()``, which never
@@ -24,8 +27,10 @@ from contextvars import ContextVar
 from typing import Any
 
 from prefect.cache_policies import CacheKeyFnPolicy, CachePolicy
+from prefect.locking.protocol import LockManager
 
 from prefect_image_edit.errors import ImageEditError
+from prefect_image_edit.state.prefect_locks import StateLockManager
 from prefect_image_edit.tasks.locking import FlockLockManager
 from prefect_image_edit.tasks.settings import get_settings
 
@@ -33,6 +38,7 @@ __all__ = [
     "CACHE_VERSION",
     "LOCKS",
     "MAX_RETRY_AFTER_SECONDS",
+    "STATE_LOCKS",
     "BackoffDelays",
     "content_key",
     "is_transient",
@@ -40,6 +46,7 @@ __all__ = [
     "retry_delays",
     "set_retry_after",
     "should_retry",
+    "state_lock_cache_policy",
 ]
 
 CACHE_VERSION = "v1"
@@ -50,6 +57,9 @@ MAX_RETRY_AFTER_SECONDS = 60.0
 _retry_after: ContextVar[float | None] = ContextVar("image_edit_retry_after", default=None)
 
 LOCKS = FlockLockManager(lambda: get_settings().locks_dir)
+
+STATE_LOCKS = StateLockManager()
+"""The state's per-input locks; the store is resolved at each acquisition, not at import."""
 
 
 def content_key(
@@ -76,11 +86,26 @@ def content_key(
     return f"image-edit/{kind}/{vendor}/{digest}"
 
 
-def paid_call_cache_policy(cache_key_fn) -> CachePolicy:
-    """A content-key policy with SERIALIZABLE isolation under crash-safe flock locks."""
+def paid_call_cache_policy(cache_key_fn, *, lock_manager: LockManager | None = None) -> CachePolicy:
+    """A content-key policy with SERIALIZABLE isolation under crash-safe locks.
+
+    Args:
+        cache_key_fn: ``(context, parameters) -> key``: the content key.
+        lock_manager: Whose locks; default the flock ``LOCKS`` of this machine.
+    """
     return CacheKeyFnPolicy(cache_key_fn=cache_key_fn).configure(
-        isolation_level="SERIALIZABLE", lock_manager=LOCKS
+        isolation_level="SERIALIZABLE", lock_manager=lock_manager or LOCKS
     )
+
+
+def state_lock_cache_policy(cache_key_fn) -> CachePolicy:
+    """``paid_call_cache_policy`` under the state's per-input lock (``STATE_LOCKS``).
+
+    The lock is the one the state store holds per content key, on every machine sharing the
+    state. It is not re-entrant: a task under this policy already holds it for its key (the
+    engine took it), so its body must never take ``store.lock(key)`` for the same key.
+    """
+    return paid_call_cache_policy(cache_key_fn, lock_manager=STATE_LOCKS)
 
 
 class BackoffDelays(list):

@@ -6,9 +6,12 @@ One module per job:
   them once for the try-on limits and stages them; it returns small references.
 - ``submit``: ``submit_try_on_coarse`` (Try on Clothes Pro) and ``submit_try_on_refiner``, both
   paid, cached on the prepared bytes' sha256, under the cache policy's one lock.
-- ``poll``: ``poll_try_on_jobs`` polls many jobs from one loop and returns what each produced.
-- ``archive``: ``archive_try_on_result`` stores a finished job's result in the archive.
-- ``records``: the ledger (the crash record), read and written only there.
+- ``poll``: ``poll_try_on_jobs`` polls many jobs from one loop, stages each result's bytes the
+  moment its job succeeds, and returns what each produced.
+- ``archive``: ``archive_try_on_result`` archives a finished job's staged result.
+- ``records``: the crash record in the pack's state (``prefect_image_edit.state``), read
+  and written only there.
+- ``fetch``: downloading and checking a result's bytes (allow-listed, capped, deadlined).
 - ``models``: the values passed between them (no Prefect).
 """
 

@@ -107,13 +107,19 @@ class TryOnJob(BaseModel):
 
 
 class FinishedJob(BaseModel):
-    """A job that succeeded: its result URL and when that URL expires (from polling)."""
+    """A job that succeeded: its result URL, when that URL expires, and whether its bytes are
+    staged in the pack's state already (from polling)."""
 
     model_config = ConfigDict(frozen=True)
 
     task_id: str = Field(description="The vendor's task id.")
-    result_url: str = Field(description="Where the vendor serves the result (expires).")
+    result_url: str | None = Field(
+        default=None, description="Where the vendor serves the result (expires)."
+    )
     expires_at: datetime | None = Field(default=None, description="When result_url expires.")
+    staged: bool = Field(
+        default=False, description="The result's bytes are staged in the state (or archived)."
+    )
 
     def expired(self, now: datetime | None = None) -> bool:
         """Whether the URL is past its expiry (an unknown expiry is taken as still valid)."""

@@ -1,50 +1,108 @@
-"""Try-on's crash record: every ledger read and write the try-on tasks make, in one place.
+"""Try-on's crash record: every state read and transition the try-on tasks make, in one place.
 
-Prefect's cache records a submit only when the task returns. The vendor's task id is what was
-paid for, so it is written to the ledger the moment the submit answers, before anything else:
-a run that died in between finds it here and polls that job instead of paying again. The
-ledger also tells the archive sweeper what is still only at the vendor.
+The record lives in the pack's shared state (``prefect_image_edit.state``, resolved when used:
+the embedded files by default, PostgreSQL with ``PREFECT_IMAGE_EDIT_STATE_URL``), so machines
+that share one state resume each other's jobs instead of paying again. Every change is one of
+the state's named transitions:
 
-Values flow between the tasks as values (``TryOnJob``, ``FinishedJob``); this record is only
-the safety net. Keeping its calls here keeps them few and easy to move to another state store.
-No Prefect here.
+- ``begin`` (or ``record_repayment`` with its reason, for an input already paid for), only
+  once the vendor's slot is held; then ``mark_submitted`` with the task id the moment the
+  submit answers, before anything else: it is what was paid for.
+- ``record_answer`` with the result bytes, downloaded and checked the moment a job succeeds,
+  so a paid result never lives only behind an expiring URL; ``mark_failed`` for a failed job.
+- ``mark_archived`` once the archive holds the staged bytes; ``mark_expired`` when the vendor
+  no longer keeps a result nobody archived.
+
+Values flow between the tasks as values (``TryOnJob``, ``FinishedJob``); this record is the
+safety net, and the figures the outcome reports (attempts, possible double charges,
+re-payments). No Prefect here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from contextlib import AbstractAsyncContextManager, nullcontext
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from prefect_image_edit.ledger import CallState, Ledger, PaidCall
+from prefect_image_edit.state import (
+    CallState,
+    PaidCall,
+    RepaymentReason,
+    StateStore,
+    resolve_state,
+)
 from prefect_image_edit.tasks.models import ArchivedRef
-from prefect_image_edit.tasks.paid import pay
-from prefect_image_edit.tasks.settings import get_settings
-from prefect_image_edit.tasks.try_on.models import VENDOR, FinishedJob
+from prefect_image_edit.tasks.try_on.models import VENDOR
+from prefect_image_edit.vendors.errors import RetryVerdict, VendorError
 from prefect_image_edit.vendors.results import TaskResult, TaskState, TaskSubmission
 
-__all__ = ["TryOnRecords", "records"]
+__all__ = ["MAX_AMBIGUOUS_FAILURES", "RESUMABLE", "Charges", "TryOnRecords", "records"]
 
-_OPEN = (CallState.SUBMITTED, CallState.READY)
-"""States a poll may still move on (never back from archived, expired or failed)."""
+MAX_AMBIGUOUS_FAILURES = 2
+"""The first ambiguous failure of a submit may be resent once; the second is final."""
+
+RESUMABLE = (CallState.SUBMITTED, CallState.READY, CallState.ARCHIVED)
+"""States of a job that was paid for and still has a result (at the vendor or archived)."""
+
+_OPEN = (CallState.IN_FLIGHT, CallState.SUBMITTED, CallState.READY)
+"""States a poll answer may still move on (never back from archived, expired or failed)."""
+
+Slot = Callable[[], AbstractAsyncContextManager[Any]]
+
+
+@dataclass(frozen=True)
+class Charges:
+    """What the records say a set of jobs cost: requests sent and what may be extra."""
+
+    attempts: int = 0
+    possible_double_charges: int = 0
+    repayments: int = 0
+
+
+def _permanent(error: VendorError, reason: str) -> VendorError:
+    """A copy of ``error`` that no retry policy will resend."""
+    copy = type(error).__new__(type(error))
+    copy.__dict__.update(error.__dict__)
+    copy.retry = RetryVerdict.PERMANENT
+    copy.message = f"{error.message} ({reason})"
+    copy.args = (copy._render(),)
+    return copy
+
+
+def _repayment_reason(current: PaidCall) -> RepaymentReason:
+    """Why an input already paid for must be paid again, from its record."""
+    if current.state is CallState.EXPIRED:
+        # mark_expired keeps the archive reference: an archived object that went missing
+        if current.archived_key:
+            return RepaymentReason.ARCHIVE_MISSING
+        return RepaymentReason.EXPIRED
+    return RepaymentReason.LOST  # paid for, but no task id was ever kept
 
 
 class TryOnRecords:
-    """The ledger, seen as the life of a try-on job: paid, finished, archived or expired.
+    """The state store, seen as the life of a try-on job: paid, finished, archived or expired.
 
     Args:
-        ledger: Where the records live.
+        store: Where the records live (``resolve_state()``).
     """
 
-    def __init__(self, ledger: Ledger) -> None:
-        self._ledger = ledger
+    def __init__(self, store: StateStore) -> None:
+        self.store = store
 
-    def get(self, key: str) -> PaidCall | None:
-        return self._ledger.get(key)
+    async def get(self, key: str) -> PaidCall | None:
+        return await self.store.get(key)
 
-    def paid_job(self, key: str) -> PaidCall | None:
-        """The job already paid for with this content, if any (to resume, not pay again)."""
-        record = self._ledger.get(key)
-        if record is not None and record.task_id and record.state is not CallState.FAILED:
+    async def staged(self, key: str) -> bytes | None:
+        """The result bytes staged for ``key`` (downloaded when the job succeeded), if any."""
+        return await self.store.staged(key)
+
+    async def paid_job(self, key: str) -> PaidCall | None:
+        """The job already paid for with this content, if it can be resumed (not paid again)."""
+        record = await self.store.get(key)
+        if record is not None and record.task_id and record.state in RESUMABLE:
             return record
         return None
 
@@ -56,67 +114,127 @@ class TryOnRecords:
         inputs: Mapping[str, str],
         parameters: Mapping[str, Any],
         send: Callable[[], Awaitable[TaskSubmission]],
+        slot: Slot | None = None,
     ) -> PaidCall:
         """Send one paid submit under the money rules and persist its task id at once.
 
+        The record is marked in flight only once ``slot()`` (the vendor's concurrency slot) is
+        held, so a call waiting for its slot is never counted as a possible double charge. An
+        input already paid for (its result expired or lost) is paid again only through
+        ``record_repayment``, with the reason.
+
         Raises:
-            VendorError: from ``send()`` (see ``tasks.paid.pay``).
+            VendorError: from ``send()``; a second ambiguous failure is re-raised as permanent.
         """
-        record = PaidCall(
+        call = PaidCall(
             key=key,
             vendor=VENDOR,
             action=action,
             inputs=dict(inputs),
             parameters=dict(parameters),
         )
-        submission = await pay(self._ledger, record, send)
-        # Persist the task id before anything else can fail: it is what was paid for.
-        sent = self._ledger.get(key)
-        request_ids = sent.request_ids if sent is not None else []
-        if submission.request_id and submission.request_id not in request_ids:
-            request_ids = [*request_ids, submission.request_id]
-        return self._ledger.update(
-            key, state=CallState.SUBMITTED, task_id=submission.task_id, request_ids=request_ids
-        )
-
-    def record_poll(self, key: str, result: TaskResult) -> None:
-        """Note a job's end (succeeded with a URL, or failed) for the sweeper; ignore the rest."""
-        if not result.state.terminal:
-            return
-        record = self._ledger.get(key)
-        if record is None or record.state not in _OPEN:
-            return  # archived or closed meanwhile (e.g. by a concurrent run): keep that
-        if result.state is TaskState.SUCCEEDED and result.image_url:
-            self._ledger.update(
-                key,
-                state=CallState.READY,
-                result_url=result.image_url,
-                expires_at=result.expires_at,
+        async with (slot or nullcontext)():
+            current = await self.store.get(key)
+            if current is None or current.state in (CallState.IN_FLIGHT, CallState.FAILED):
+                started = await self.store.begin(call)
+            else:
+                started = await self.store.record_repayment(
+                    call, _repayment_reason(current), detail=current.error
+                )
+            try:
+                submission = await send()
+            except VendorError as error:
+                await self._record_failure(started, error)
+                raise
+            except (asyncio.CancelledError, TimeoutError) as error:
+                # Interrupted while the request was out: the vendor may have accepted it.
+                await asyncio.shield(
+                    self.store.record_ambiguous_failure(key, f"interrupted: {type(error).__name__}")
+                )
+                raise
+            # Persist the task id before anything else can fail: it is what was paid for.
+            return await self.store.mark_submitted(
+                key, submission.task_id, request_id=submission.request_id
             )
-        elif result.state is TaskState.FAILED:
-            message = f"{result.error_code or 'failed'}: {result.error_message or ''}".strip(": ")
-            self._ledger.update(key, state=CallState.FAILED, error=message)
 
-    def record_result(self, key: str, result: FinishedJob) -> None:
-        """A fresh result URL from a re-query (the one polling found had expired)."""
-        self._ledger.update(
-            key, state=CallState.READY, result_url=result.result_url, expires_at=result.expires_at
-        )
+    async def _record_failure(self, started: PaidCall, error: VendorError) -> None:
+        key = started.key
+        if error.retry is RetryVerdict.RETRY_ONCE:
+            # Outcome unknown: stay IN_FLIGHT, so the resend counts as a possible double charge.
+            latest = await self.store.record_ambiguous_failure(
+                key, str(error), request_id=error.request_id
+            )
+            if latest.ambiguous_failures >= MAX_AMBIGUOUS_FAILURES:
+                raise _permanent(error, "already resent once after an ambiguous failure") from error
+        else:
+            await self.store.mark_failed(key, str(error), request_id=error.request_id)
 
-    def mark_archived(self, key: str, ref: ArchivedRef) -> None:
-        self._ledger.update(
+    async def record_poll(self, key: str, result: TaskResult) -> PaidCall | None:
+        """Note a failed job's end; succeeded jobs are recorded with their bytes
+        (``record_result``). Returns the record, or None if nothing was written."""
+        if result.state is not TaskState.FAILED:
+            return None
+        record = await self.store.get(key)
+        if record is None or record.state not in (CallState.IN_FLIGHT, CallState.SUBMITTED):
+            return None  # archived, closed or answered meanwhile (e.g. by a concurrent run)
+        if record.task_id != result.task_id:
+            return None  # a job this input was paid for before (the record moved on)
+        message = f"{result.error_code or 'failed'}: {result.error_message or ''}".strip(": ")
+        return await self.store.mark_failed(key, message, request_id=result.request_id)
+
+    async def needs_result(self, key: str, task_id: str) -> bool:
+        """Whether the succeeded job ``task_id``'s result still has to be fetched and staged
+        (not if it is staged or archived already, or the record holds another job now)."""
+        record = await self.store.get(key)
+        if record is None or record.task_id != task_id:
+            return False
+        staged = record.state is CallState.READY and record.staged_size is not None
+        return record.state in _OPEN and not staged
+
+    async def record_result(
+        self,
+        key: str,
+        *,
+        data: bytes | None,
+        media_type: str | None,
+        result_url: str | None,
+        expires_at: datetime | None,
+        request_id: str | None = None,
+    ) -> PaidCall:
+        """The job's result: staged bytes (checked already) and the URL they came from."""
+        return await self.store.record_answer(
             key,
-            state=CallState.ARCHIVED,
-            archived_uri=ref.uri,
-            archived_key=ref.key,
-            archived_sha256=ref.sha256,
+            data=data,
+            media_type=media_type,
+            result_url=result_url,
+            expires_at=expires_at,
+            request_id=request_id,
         )
 
-    def mark_expired(self, key: str, error: str) -> None:
-        """The result is gone at the vendor before it was archived."""
-        self._ledger.update(key, state=CallState.EXPIRED, error=error)
+    async def mark_archived(self, key: str, ref: ArchivedRef) -> PaidCall:
+        return await self.store.mark_archived(
+            key, uri=ref.uri, object_key=ref.key, sha256=ref.sha256
+        )
+
+    async def mark_expired(self, key: str, error: str) -> PaidCall | None:
+        """The result is gone at the vendor and nobody has a copy for this archive."""
+        record = await self.store.get(key)
+        if record is None or record.state in (CallState.FAILED, CallState.IN_FLIGHT):
+            return None
+        return await self.store.mark_expired(key, error)
+
+    async def charges(self, keys: Iterable[str]) -> Charges:
+        """Attempts, possible double charges and re-payments recorded for ``keys``."""
+        found = [await self.store.get(key) for key in dict.fromkeys(keys)]
+        calls = [record for record in found if record is not None]
+        return Charges(
+            attempts=sum(record.attempts for record in calls),
+            possible_double_charges=sum(record.possible_double_charges for record in calls),
+            repayments=sum(len(record.repayments) for record in calls),
+        )
 
 
-def records() -> TryOnRecords:
-    """The try-on records in the configured ledger (``PREFECT_IMAGE_EDIT_HOME``)."""
-    return TryOnRecords(Ledger(get_settings().ledger_dir))
+def records(url: str | None = None) -> TryOnRecords:
+    """The try-on records in the pack's state (``url``, ``PREFECT_IMAGE_EDIT_STATE_URL`` or the
+    embedded default), resolved now, at call time."""
+    return TryOnRecords(resolve_state(url))

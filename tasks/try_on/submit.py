@@ -3,13 +3,21 @@
 - Cached on content (``tasks.policy``): the key is the sha256 of the prepared bytes sent, the
   vendor, the action and the canonical parameters, so a re-run with the same content pays
   nothing, whether the sources were local files or ``s3://`` objects.
-- One lock: the cache policy's SERIALIZABLE flock lock, keyed on that same key. A concurrent
-  run of the same content waits for it, then finds the cached job. The ledger key is the same
-  key, so the archive sweeper's lock excludes the same runs.
-- The task id is in the ledger before anything else (``records.TryOnRecords.pay_submit``): a
-  job paid for but never recorded by Prefect is resumed from there, not paid again.
+- One lock: the cache policy's SERIALIZABLE lock is the state's per-input lock
+  (``tasks.policy.state_lock_cache_policy``: flock on one machine, a PostgreSQL advisory lock
+  across machines), keyed on that same key. A concurrent run of the same content, here or on
+  another machine sharing the state, waits for it, then finds the job (in Prefect's cache, or
+  in the record). The record key is the same key, so the archive sweeper's lock excludes the
+  same runs. The body never takes that lock itself: the engine holds it, and it is not
+  re-entrant.
+- The task id is in the state before anything else (``records.TryOnRecords.pay_submit``): a
+  job paid for but never recorded by Prefect is resumed from there, not paid again; one whose
+  result expired unarchived is paid again only as a counted re-payment.
+- A cached job lives no longer than the vendor keeps the task (``cache_expiration``): after
+  that the body runs again, and resumes from the record (free) or re-pays, counted.
 - Retries follow the vendor's verdict (``tasks.policy.should_retry``); the vendor's Prefect
-  concurrency limit (and optional rate limit) is held around the HTTP call only.
+  concurrency limit (and optional rate limit) is held around the HTTP call only, and the call
+  is marked in flight only once the slot is held.
 
 Both submits take the prepared outfit (``prepare_try_on``); neither prepares anything.
 """
@@ -17,6 +25,7 @@ Both submits take the prepared outfit (``prepare_try_on``); neither prepares any
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import timedelta
 from typing import Any
 
 import anyio.to_thread
@@ -25,16 +34,16 @@ from prefect.blocks.abstract import CredentialsBlock
 
 from prefect_image_edit.blocks.archive import ArchiveStorage
 from prefect_image_edit.errors import InputError
-from prefect_image_edit.ledger import PaidCall
+from prefect_image_edit.state import PaidCall
 from prefect_image_edit.tasks.archive import read_archived, resolve_archive
 from prefect_image_edit.tasks.credentials import resolve_credentials
 from prefect_image_edit.tasks.limits import vendor_slot
 from prefect_image_edit.tasks.models import ArchivedRef, StagedFile
 from prefect_image_edit.tasks.policy import (
     content_key,
-    paid_call_cache_policy,
     retry_delays,
     should_retry,
+    state_lock_cache_policy,
 )
 from prefect_image_edit.tasks.prepare import read_staged
 from prefect_image_edit.tasks.try_on.models import (
@@ -48,6 +57,7 @@ from prefect_image_edit.tasks.try_on.models import (
     TryOnJob,
 )
 from prefect_image_edit.tasks.try_on.records import records
+from prefect_image_edit.vendors import registry
 from prefect_image_edit.vendors.results import TaskSubmission
 
 __all__ = [
@@ -100,15 +110,16 @@ async def _staged_bytes(outfit: PreparedOutfit) -> dict[str, bytes]:
 
 
 def _job(stage: Stage, record: PaidCall, *, resumed: bool) -> TryOnJob:
-    """The job a ledger record holds. A resumed job counts from the record's creation (the
-    earliest moment it may have been accepted), so polling never outlives the vendor's
-    retention."""
+    """The job a record holds. A resumed job counts from the moment its request was paid for
+    (the record's creation, or its last re-payment: the earliest moment it may have been
+    accepted), so polling never outlives the vendor's retention."""
+    paid_at = record.repayments[-1].at if record.repayments else record.created_at
     return TryOnJob(
         key=record.key,
         stage=stage,
         action=record.action,
         task_id=record.task_id,
-        submitted_at=record.created_at if resumed else record.updated_at,
+        submitted_at=paid_at if resumed else record.updated_at,
         request_id=record.request_ids[-1] if record.request_ids else None,
         inputs=record.inputs,
         parameters=record.parameters,
@@ -133,14 +144,14 @@ async def _submit(
     extra: Mapping[str, str] | None = None,
     load_extra: Callable[[], Awaitable[dict[str, bytes]]] | None = None,
 ) -> TryOnJob:
-    """Resume the job the ledger holds for ``key``, or pay for a new one and record it.
+    """Resume the job the state holds for ``key``, or pay for a new one and record it.
 
     ``extra`` names inputs beyond the outfit (name -> sha256) whose bytes ``load_extra``
     reads, only when a request is really sent.
     """
     logger = get_run_logger()
     book = records()
-    known = book.paid_job(key)
+    known = await book.paid_job(key)
     if known is not None:
         logger.info("resuming %s job %s (already paid for)", stage, known.task_id)
         return _job(stage, known, resumed=True)
@@ -152,11 +163,15 @@ async def _submit(
     async with block.get_client() as client:
 
         async def send() -> TaskSubmission:
-            async with vendor_slot(VENDOR, requests_per_second=requests_per_second):
-                return await send_with(client, images)
+            return await send_with(client, images)
 
         record = await book.pay_submit(
-            key, action=action, inputs=inputs, parameters=parameters, send=send
+            key,
+            action=action,
+            inputs=inputs,
+            parameters=parameters,
+            send=send,
+            slot=lambda: vendor_slot(VENDOR, requests_per_second=requests_per_second),
         )
     logger.info("%s job %s submitted (attempt %s)", stage, record.task_id, record.attempts)
     return _job(stage, record, resumed=False)
@@ -168,12 +183,14 @@ _SUBMIT_OPTIONS: dict[str, Any] = {
     "retry_delay_seconds": retry_delays(RETRIES),
     "retry_condition_fn": should_retry,
     "timeout_seconds": 600,
+    # A task id is only good while the vendor keeps the task.
+    "cache_expiration": timedelta(seconds=registry.get(VENDOR).task_retention_seconds or 86400),
 }
 
 
 @task(
     name="submit-try-on-coarse",
-    cache_policy=paid_call_cache_policy(_coarse_cache_key),
+    cache_policy=state_lock_cache_policy(_coarse_cache_key),
     **_SUBMIT_OPTIONS,
 )
 async def submit_try_on_coarse(
@@ -212,7 +229,7 @@ async def submit_try_on_coarse(
 
 @task(
     name="submit-try-on-refiner",
-    cache_policy=paid_call_cache_policy(_refiner_cache_key),
+    cache_policy=state_lock_cache_policy(_refiner_cache_key),
     **_SUBMIT_OPTIONS,
 )
 async def submit_try_on_refiner(

@@ -15,6 +15,7 @@ from prefect_image_edit.errors import ResultExpired
 from prefect_image_edit.flows.sweeper import archive_sweeper
 from prefect_image_edit.flows.try_on import try_on
 from prefect_image_edit.ledger import CallState, Ledger, PaidCall
+from prefect_image_edit.state import RepaymentReason, resolve_state
 from prefect_image_edit.tasks.erase import erase_image
 from prefect_image_edit.tasks.models import MaskOptions
 from prefect_image_edit.tasks.prepare import prepare_inputs
@@ -86,14 +87,67 @@ async def _archive(job, connections):
 
 def test_expired_result_is_requeried_then_reported(emu, connections, wardrobe):
     person, top = wardrobe
+    # the download when the job succeeded fails, so only the URL is recorded, not the bytes
+    emu.inject("ailabtools", FaultKind.URL_FORBIDDEN, action="download")
     job = asyncio.run(_submit_and_poll(person, top, connections))
+    assert asyncio.run(resolve_state().staged(job.key)) is None
     polls = emu.counters.polls(job.task_id)
     emu.clock.advance(25 * 3600)  # past the URL's 24 h and the task's 24 h retention
     with pytest.raises(ResultExpired, match="no longer keeps the task"):
         asyncio.run(_archive(job, connections))
     assert emu.counters.polls(job.task_id) == polls + 1  # it asked the vendor again
-    record = Ledger(get_settings().ledger_dir).get(job.key)
+    record = asyncio.run(resolve_state().get(job.key))
     assert record.state is CallState.EXPIRED
+
+
+def test_a_result_staged_when_its_job_succeeded_is_archived_after_the_url_expired(
+    emu, connections, wardrobe
+):
+    person, top = wardrobe
+    job = asyncio.run(_submit_and_poll(person, top, connections))
+    assert asyncio.run(resolve_state().get(job.key)).state is CallState.READY
+    staged = asyncio.run(resolve_state().staged(job.key))
+    assert staged is not None  # the bytes, downloaded the moment the job succeeded
+    polls = emu.counters.polls(job.task_id)
+    emu.clock.advance(25 * 3600)  # the URL and the task are gone at the vendor
+    ref = asyncio.run(_archive(job, connections))
+    assert emu.counters.polls(job.task_id) == polls  # nothing asked of the vendor
+    assert emu.counters.billable("ailabtools") == 1
+    record = asyncio.run(resolve_state().get(job.key))
+    assert (record.state, record.archived_sha256) == (CallState.ARCHIVED, ref.sha256)
+    assert asyncio.run(resolve_state().staged(job.key)) is None
+
+
+@flow
+async def _resubmit(person: str, top: str, connections):
+    """The coarse stage again, as on a machine whose Prefect cache does not hold the job."""
+    outfit = await prepare_try_on(person, top, None, connections.archive)
+    job = await submit_try_on_coarse.with_options(refresh_cache=True)(outfit, "emu")
+    [done] = await poll_try_on_jobs([job], "emu")
+    await archive_try_on_result(job, "emu", connections.archive, done)
+    return job
+
+
+def test_an_expired_job_is_paid_again_only_as_a_counted_repayment(emu, connections, wardrobe):
+    person, top = wardrobe
+    emu.inject("ailabtools", FaultKind.URL_FORBIDDEN, action="download")
+    first = asyncio.run(_submit_and_poll(person, top, connections))
+    emu.clock.advance(25 * 3600)
+    with pytest.raises(ResultExpired):
+        asyncio.run(_archive(first, connections))
+    again = asyncio.run(_resubmit(person, top, connections))
+    assert again.task_id != first.task_id
+    assert emu.counters.billable("ailabtools") == 2
+    record = asyncio.run(resolve_state().get(first.key))
+    assert (record.state, record.attempts, record.possible_double_charges) == (
+        CallState.ARCHIVED,
+        2,
+        0,
+    )
+    assert [r.reason for r in record.repayments] == [RepaymentReason.EXPIRED]
+    # the job it paid for is resumed, never paid a third time
+    assert asyncio.run(_resubmit(person, top, connections)).task_id == again.task_id
+    assert emu.counters.billable("ailabtools") == 2
 
 
 @flow

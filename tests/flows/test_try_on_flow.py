@@ -4,22 +4,31 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Iterator
 
 import pytest
 from PIL import Image
 from prefect import flow, get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
+from prefect_image_edit.emulators import FaultKind
 from prefect_image_edit.flows.try_on import try_on
-from prefect_image_edit.ledger import CallState, Ledger, PaidCall
-from prefect_image_edit.tasks.settings import get_settings
+from prefect_image_edit.state import STATE_URL_ENV, CallState, PaidCall, resolve_state
+from prefect_image_edit.state.resolve import build_state
+from prefect_image_edit.tasks.policy import STATE_LOCKS
 from prefect_image_edit.tasks.try_on import (
     VENDOR,
     PreparedOutfit,
+    TryOnJob,
+    archive_try_on_result,
     coarse_key,
+    poll_try_on_jobs,
     prepare_try_on,
+    submit_try_on_coarse,
+    submit_try_on_refiner,
 )
 from prefect_image_edit.tasks.try_on import prepare as prepare_module
+from prefect_image_edit.vendors.errors import BadResultError, ErrorKind
 
 from .conftest import BUCKET
 
@@ -105,7 +114,10 @@ def test_s3_person_and_garment_are_cached_on_their_prepared_bytes(
     assert sorted(prepare_calls) == sorted([person_uri, top_uri] * 2)
 
 
-def test_two_concurrent_runs_of_the_same_input_pay_once(emu, connections, wardrobe):
+@pytest.mark.parametrize("state", ["embedded", "postgresql"])
+def test_two_concurrent_runs_of_the_same_input_pay_once(emu, connections, wardrobe, state, request):
+    if state == "postgresql":  # the submits' lock is then a PostgreSQL advisory lock
+        request.getfixturevalue("postgres_state")
     person, top = wardrobe
     emu.settings.ailabtools.latency = 0.5  # both runs reach each submit while one is paying
 
@@ -138,11 +150,92 @@ async def _prepare(person: str, top: str, archive: str) -> PreparedOutfit:
 def test_a_submit_that_died_in_flight_is_paid_again_and_counted(emu, connections, wardrobe):
     person, top = wardrobe
     outfit = asyncio.run(_prepare(person, top, connections.archive))
-    ledger = Ledger(get_settings().ledger_dir)
+    store = resolve_state()
     # as if a process died while its Pro submit was out: the vendor may have billed it
-    ledger.begin_attempt(PaidCall(key=coarse_key(outfit), vendor=VENDOR, action="TryOnClothesPro"))
+    call = PaidCall(key=coarse_key(outfit), vendor=VENDOR, action="TryOnClothesPro")
+    asyncio.run(store.begin(call))
     outcome = asyncio.run(try_on(person, top, "woman", connections=connections))
     assert outcome.coarse_job.possible_double_charges == 1
     assert (outcome.attempts, outcome.possible_double_charges) == (3, 1)
     assert emu.counters.billable("ailabtools") == 2
-    assert ledger.get(outcome.coarse_job.key).state is CallState.ARCHIVED
+    assert asyncio.run(store.get(outcome.coarse_job.key)).state is CallState.ARCHIVED
+
+
+@flow
+async def _another_machine(person: str, top: str, gender: str, connections) -> list[TryOnJob]:
+    """Both stages with Prefect's cache bypassed, as a machine whose own cache is empty: only
+    the shared state can tell it what was paid for."""
+    outfit = await prepare_try_on(person, top, None, connections.archive)
+    coarse_job = await submit_try_on_coarse.with_options(refresh_cache=True)(outfit, "emu")
+    [done] = await poll_try_on_jobs([coarse_job], "emu")
+    coarse = await archive_try_on_result(coarse_job, "emu", connections.archive, done)
+    refine = submit_try_on_refiner.with_options(refresh_cache=True)
+    refined_job = await refine(outfit, coarse, gender, "emu", connections.archive)
+    [done] = await poll_try_on_jobs([refined_job], "emu")
+    await archive_try_on_result(refined_job, "emu", connections.archive, done)
+    return [coarse_job, refined_job]
+
+
+@pytest.fixture
+def postgres_state(postgres_url, monkeypatch) -> Iterator[str]:
+    """The pack's state on the test PostgreSQL server, for this test only."""
+    monkeypatch.setenv(STATE_URL_ENV, postgres_url)
+    yield postgres_url
+    # the lock manager's own loop keeps its connections: give them back while the URL is set
+    STATE_LOCKS.close()
+
+
+def test_try_on_on_postgresql_state_completes_and_a_second_run_pays_nothing(
+    emu, connections, wardrobe, postgres_state, monkeypatch
+):
+    person, top = wardrobe
+    first = asyncio.run(try_on(person, top, "woman", connections=connections))
+    assert emu.counters.billable("ailabtools") == 2
+    assert (first.attempts, first.possible_double_charges, first.repayments) == (2, 0, 0)
+    shared = build_state(postgres_state)  # a store of its own, as another machine would have
+    for job, ref in ((first.coarse_job, first.coarse), (first.refined_job, first.refined)):
+        record = asyncio.run(shared.get(job.key))
+        assert (record.state, record.task_id, record.archived_sha256) == (
+            CallState.ARCHIVED,
+            job.task_id,
+            ref.sha256,
+        )
+        assert (record.vendor, record.action) == (VENDOR, job.action)
+        assert asyncio.run(shared.staged(job.key)) is None  # archived: nothing left staged
+    asyncio.run(shared.close())
+
+    task_ids = [first.coarse_job.task_id, first.refined_job.task_id]
+    polls = [emu.counters.polls(task_id) for task_id in task_ids]
+    again = asyncio.run(try_on(person, top, "woman", connections=connections))
+    assert (again.refined.sha256, again.attempts) == (first.refined.sha256, 2)
+    jobs = asyncio.run(_another_machine(person, top, "woman", connections))
+    assert [job.task_id for job in jobs] == task_ids
+    assert emu.counters.billable("ailabtools") == 2  # neither re-run paid
+    # the record says both are archived: not even a free poll was needed
+    assert [emu.counters.polls(task_id) for task_id in task_ids] == polls
+    with monkeypatch.context() as local:
+        local.delenv(STATE_URL_ENV)
+        assert asyncio.run(resolve_state().get(first.coarse_job.key)) is None  # not the files
+
+
+@pytest.mark.parametrize("variant", ["html", "truncated"])
+def test_a_corrupt_result_is_a_vendor_fault_never_archived_or_cached(
+    emu, connections, wardrobe, variant
+):
+    person, top = wardrobe
+    emu.inject("ailabtools", FaultKind.CORRUPT_RESULT, action="try-on-clothes-pro", variant=variant)
+    with pytest.raises(BadResultError) as caught:
+        asyncio.run(try_on(person, top, "man", connections=connections))
+    assert caught.value.kind is ErrorKind.BAD_RESULT and not caught.value.transient
+    assert emu.counters.billable("ailabtools") == 1  # the vendor charged it; nothing more
+    outfit = asyncio.run(_prepare(person, top, connections.archive))
+    store = resolve_state()
+    record = asyncio.run(store.get(coarse_key(outfit)))
+    assert record.state is CallState.SUBMITTED  # paid for; no result recorded, none archived
+    assert (record.archived_key, record.staged_size) == (None, None)
+    assert asyncio.run(store.staged(record.key)) is None
+    # not cached either: a re-run checks the result again and fails the same way, unpaid
+    with pytest.raises(BadResultError):
+        asyncio.run(try_on(person, top, "man", connections=connections))
+    assert emu.counters.billable("ailabtools") == 1
+    assert asyncio.run(store.get(record.key)).state is CallState.SUBMITTED
