@@ -20,9 +20,8 @@ re-payments). No Prefect here.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from contextlib import AbstractAsyncContextManager, nullcontext
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -35,14 +34,12 @@ from prefect_image_edit.state import (
     resolve_state,
 )
 from prefect_image_edit.tasks.models import ArchivedRef
+from prefect_image_edit.tasks.paid import pay_once
 from prefect_image_edit.tasks.try_on.models import VENDOR
-from prefect_image_edit.vendors.errors import RetryVerdict, VendorError
 from prefect_image_edit.vendors.results import TaskResult, TaskState, TaskSubmission
 
-__all__ = ["MAX_AMBIGUOUS_FAILURES", "RESUMABLE", "Charges", "TryOnRecords", "records"]
+__all__ = ["RESUMABLE", "Charges", "TryOnRecords", "records"]
 
-MAX_AMBIGUOUS_FAILURES = 2
-"""The first ambiguous failure of a submit may be resent once; the second is final."""
 
 RESUMABLE = (CallState.SUBMITTED, CallState.READY, CallState.ARCHIVED)
 """States of a job that was paid for and still has a result (at the vendor or archived)."""
@@ -60,16 +57,6 @@ class Charges:
     attempts: int = 0
     possible_double_charges: int = 0
     repayments: int = 0
-
-
-def _permanent(error: VendorError, reason: str) -> VendorError:
-    """A copy of ``error`` that no retry policy will resend."""
-    copy = type(error).__new__(type(error))
-    copy.__dict__.update(error.__dict__)
-    copy.retry = RetryVerdict.PERMANENT
-    copy.message = f"{error.message} ({reason})"
-    copy.args = (copy._render(),)
-    return copy
 
 
 def _repayment_reason(current: PaidCall) -> RepaymentReason:
@@ -133,41 +120,30 @@ class TryOnRecords:
             inputs=dict(inputs),
             parameters=dict(parameters),
         )
-        async with (slot or nullcontext)():
-            current = await self.store.get(key)
-            if current is None or current.state in (CallState.IN_FLIGHT, CallState.FAILED):
-                started = await self.store.begin(call)
-            else:
-                started = await self.store.record_repayment(
-                    call, _repayment_reason(current), detail=current.error
+        current = await self.store.get(key)
+        reason = None
+        if current is not None and current.state not in (CallState.IN_FLIGHT, CallState.FAILED):
+            reason = _repayment_reason(current)
+        marked: list[PaidCall] = []
+
+        async def persist(submission: TaskSubmission) -> None:
+            # The task id is what was paid for: written before the slot is even released.
+            marked.append(
+                await self.store.mark_submitted(
+                    key, submission.task_id, request_id=submission.request_id
                 )
-            try:
-                submission = await send()
-            except VendorError as error:
-                await self._record_failure(started, error)
-                raise
-            except (asyncio.CancelledError, TimeoutError) as error:
-                # Interrupted while the request was out: the vendor may have accepted it.
-                await asyncio.shield(
-                    self.store.record_ambiguous_failure(key, f"interrupted: {type(error).__name__}")
-                )
-                raise
-            # Persist the task id before anything else can fail: it is what was paid for.
-            return await self.store.mark_submitted(
-                key, submission.task_id, request_id=submission.request_id
             )
 
-    async def _record_failure(self, started: PaidCall, error: VendorError) -> None:
-        key = started.key
-        if error.retry is RetryVerdict.RETRY_ONCE:
-            # Outcome unknown: stay IN_FLIGHT, so the resend counts as a possible double charge.
-            latest = await self.store.record_ambiguous_failure(
-                key, str(error), request_id=error.request_id
-            )
-            if latest.ambiguous_failures >= MAX_AMBIGUOUS_FAILURES:
-                raise _permanent(error, "already resent once after an ambiguous failure") from error
-        else:
-            await self.store.mark_failed(key, str(error), request_id=error.request_id)
+        await pay_once(
+            self.store,
+            call,
+            send,
+            slot=slot() if slot is not None else None,
+            repayment=reason,
+            detail=current.error if reason is not None else None,
+            persist=persist,
+        )
+        return marked[0]
 
     async def record_poll(self, key: str, result: TaskResult) -> PaidCall | None:
         """Note a failed job's end; succeeded jobs are recorded with their bytes
