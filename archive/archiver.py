@@ -57,6 +57,8 @@ class Spool:
     file: IO[bytes]
     max_bytes: int | None = None
     size: int = 0
+    roll_at: int | None = None
+    """Past this many bytes the spool moves from memory to a named temporary file on disk."""
 
     def __post_init__(self) -> None:
         self._sha256 = hashlib.sha256()
@@ -68,7 +70,21 @@ class Spool:
             raise SpoolTooLarge(f"result is larger than the {self.max_bytes}-byte cap")
         self._sha256.update(chunk)
         self._md5.update(chunk)
+        if self.roll_at is not None and self.size > self.roll_at and self.path is None:
+            self._roll()
         self.file.write(chunk)
+
+    def _roll(self) -> None:
+        disk = tempfile.NamedTemporaryFile(prefix="image-edit-spool-")  # noqa: SIM115
+        disk.write(self.file.getvalue())
+        self.file.close()
+        self.file = disk
+
+    @property
+    def path(self) -> str | None:
+        """The spool's file on disk, once it has rolled there (a store can stream it by name)."""
+        name = getattr(self.file, "name", None)
+        return name if isinstance(name, str) else None
 
     @property
     def sha256(self) -> str:
@@ -105,7 +121,8 @@ class Spool:
 
 
 def new_spool(max_bytes: int | None = None) -> Spool:
-    return Spool(tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES), max_bytes)
+    """A spool held in memory up to :data:`SPOOL_MEMORY_BYTES`, then in a named file on disk."""
+    return Spool(io.BytesIO(), max_bytes, roll_at=SPOOL_MEMORY_BYTES)
 
 
 def archive_spool(
@@ -125,7 +142,8 @@ def archive_spool(
     """
     key = archive_key(prefix, vendor, spool.sha256, media_type)
     meta = object_metadata({**metadata, "sha256": spool.sha256, "size": spool.size})
-    etag = store.put(key, spool.rewind(), size=spool.size, media_type=media_type, metadata=meta)
+    spool.rewind().flush()
+    etag = store.put(key, spool.file, size=spool.size, media_type=media_type, metadata=meta)
     if etag is not None and "-" not in etag:
         if etag != spool.md5:
             raise ArchiveVerificationError(f"{store.uri_for(key)}: ETag {etag} is not the MD5")

@@ -157,9 +157,11 @@ class S3Store:
         """One ``PutObject`` up to :data:`SINGLE_PUT_BYTES`, a multipart upload above.
 
         A single PUT answers with the ETag (the MD5 of the bytes), which is all the caller needs
-        to verify the upload: no HEAD before or after. Multipart uploads read at most
-        :data:`UPLOAD_PARTS_IN_MEMORY` parts of :data:`PART_BYTES` into memory at once
-        (s3transfer's default holds up to 10), and their ETag is not an MD5.
+        to verify the upload: no HEAD before or after. A large object in a named file on disk
+        goes up with ``upload_file``, which reads its parts lazily from the file (as fast as
+        boto3 can, with little memory); a file object with no name is read at most
+        :data:`UPLOAD_PARTS_IN_MEMORY` parts of :data:`PART_BYTES` at a time (s3transfer's
+        default holds up to 10). Multipart ETags are not an MD5.
         """
         from boto3.exceptions import S3UploadFailedError
 
@@ -168,10 +170,14 @@ class S3Store:
             if size <= SINGLE_PUT_BYTES:
                 answer = self.client.put_object(Bucket=self.bucket, Key=key, Body=fileobj, **extra)
                 return str(answer.get("ETag", "")).strip('"') or None
+            path = getattr(fileobj, "name", None)
             try:
-                self.client.upload_fileobj(
-                    fileobj, self.bucket, key, ExtraArgs=extra, Config=_multipart_config()
-                )
+                if isinstance(path, str) and os.path.isfile(path):
+                    self.client.upload_file(path, self.bucket, key, ExtraArgs=extra)
+                else:
+                    self.client.upload_fileobj(
+                        fileobj, self.bucket, key, ExtraArgs=extra, Config=_multipart_config()
+                    )
             except S3UploadFailedError as exc:  # boto3 wraps the ClientError's text only
                 raise ArchiveStoreError(
                     f"PUT {self.uri_for(key)} failed: {exc}", transient=True

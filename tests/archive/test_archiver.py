@@ -107,3 +107,26 @@ def test_s3_verification_catches_a_store_that_loses_bytes(bucket, monkeypatch):
         archive_bytes(
             bucket, data, prefix="lossy", vendor="tencent", media_type="image/png", metadata=META
         )
+
+
+def test_a_large_result_rolls_to_disk_and_goes_up_by_name(bucket, monkeypatch):
+    import hashlib
+    import os
+
+    from prefect_image_edit.archive import archiver as archiver_module
+
+    monkeypatch.setattr(archiver_module, "SPOOL_MEMORY_BYTES", 1024 * 1024)
+    data = os.urandom(17 * 1024 * 1024)  # over the single-PUT size: a multipart upload
+    sent: list[str] = []
+    real = bucket.client.upload_file
+    monkeypatch.setattr(
+        bucket.client, "upload_file", lambda path, *a, **k: (sent.append(path), real(path, *a, **k))
+    )
+    step = 1 << 20
+    chunks = (data[i : i + step] for i in range(0, len(data), step))
+    stored = archive_stream(
+        bucket, chunks, prefix="big", vendor="tencent", media_type="image/png", metadata=META
+    )
+    assert len(sent) == 1 and stored.size == len(data)
+    assert stored.sha256 == hashlib.sha256(data).hexdigest()
+    assert hashlib.sha256(bucket.open(stored.key).read()).hexdigest() == stored.sha256
