@@ -177,7 +177,7 @@ async def batch_erase(
         fallback: Providers to try next on outages, rate exhaustion, no credits or 201304.
         settings: Vendor parameters for every item (manifest rows may override them).
         policy: When an image breaks a provider limit: fail, downscale or crop_around_mask.
-        output_format: File format of the edited images.
+        output_format: File format of the edited images (PNG keeps unmasked pixels exact).
         max_concurrency: Items in progress at once (vendor limits apply on top).
         connections: Saved blocks: vendor credentials and the archive storage.
     """

@@ -102,4 +102,6 @@ def restore_result(
     canvas.paste(returned, frame.crop_box[:2], through)
     if base.alpha is not None and fmt != "JPEG":
         canvas.putalpha(base.alpha)
-    return encode(canvas, fmt, quality)
+    # Results are encoded once per item on the flow's machine: zlib level 1 is about 3x faster
+    # than the default for lossless PNG (level 6 was half of a batch's CPU).
+    return encode(canvas, fmt, quality, png_level=1)

@@ -87,13 +87,15 @@ async def finish_erase(
     if result is None:  # on another machine, or swept: read what was archived
         result = await read_archived(storage, erased.archived)
 
+    fmt = output.format
+
     def _restore() -> bytes:
         return restore_result(
             result,
             prepared,
             mask=prepared_mask,
             dilate=dilate_size,
-            output_format=output.format,
+            output_format=fmt,
             quality=output.quality,
             original=original,
         )
@@ -103,7 +105,7 @@ async def finish_erase(
         storage,
         data,
         vendor="edited",
-        media_type=_MEDIA_TYPES[output.format],
+        media_type=_MEDIA_TYPES[fmt],
         metadata={
             "source": image,
             "provider": erased.provider,

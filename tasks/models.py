@@ -260,7 +260,9 @@ class OutputOptions(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     format: Literal["PNG", "JPEG", "WEBP"] = Field(
-        default="PNG", description="File format of the edited image."
+        default="PNG",
+        description="File format of the edited image; PNG keeps every unmasked pixel exactly "
+        "the original's.",
     )
     quality: int = Field(default=95, ge=1, le=100, description="JPEG/WEBP quality.")
     path: str | None = Field(

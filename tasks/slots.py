@@ -9,15 +9,18 @@ the largest single cost of a batch.
 A :class:`SlotPool` instead leases slots from the server one at a time as its callers need
 them, keeps them while calls keep coming (a finished call hands its slot to the next one, with
 no request at all), renews the leases in the background, and gives them back once they have
-been idle for :data:`IDLE_SECONDS`. Every slot a call holds is a slot the server counts, so
-the limit holds across processes exactly as before; a process that dies loses its leases when
-they expire (60 s, then the server's clean-up loop). All server traffic runs on one private
-event loop thread, so the pool works from any thread or event loop.
+been idle for :data:`IDLE_SECONDS`, and all of them when the process exits (a worker runs each
+flow run in a process of its own: the next one must not wait for an expiry). Every slot a call
+holds is a slot the server counts, so the limit holds across processes exactly as before; only
+a process that is killed loses its leases by expiry (60 s, then the server's clean-up loop).
+All server traffic runs on one private event loop thread, so the pool works from any thread or
+event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
 import random
 import threading
@@ -246,7 +249,22 @@ _pools_lock = threading.Lock()
 def pool_for(api_url: str, name: str, size: int) -> SlotPool:
     """The process's pool for limit ``name`` on the server at ``api_url``."""
     with _pools_lock:
+        if not _pools:
+            atexit.register(_give_everything_back)
         pool = _pools.get((api_url, name))
         if pool is None or pool.size != max(1, size):
             pool = _pools[(api_url, name)] = SlotPool(name, size)
         return pool
+
+
+def _give_everything_back(timeout: float = 10.0) -> None:
+    """At exit: release every lease this process holds, so no slot waits for its expiry."""
+    loop = _Loop.get()
+    for pool in list(_pools.values()):
+        if not pool.held:
+            continue
+        future = asyncio.run_coroutine_threadsafe(pool._close(), loop.loop)
+        try:
+            future.result(timeout)
+        except Exception as error:  # the server is gone too: the leases will expire
+            logger.warning("could not give back the slots of %s at exit: %s", pool.name, error)

@@ -95,3 +95,26 @@ def test_the_limit_holds_across_processes(tmp_path):
         depth += 1 if kind == "in" else -1
         peak = max(peak, depth)
     assert len(events) == 16 and peak == 1
+
+
+def test_a_process_that_exits_gives_its_slots_back_at_once():
+    name = "image-edit:test-pool-exit"
+    asyncio.run(ensure_limit(name, 2))
+    script = textwrap.dedent(
+        f"""
+        import asyncio
+        from prefect_image_edit.tasks.slots import pool_for
+
+        async def main():
+            pool = pool_for("test", {name!r}, 2)
+            async with pool.slot():
+                pass
+
+        asyncio.run(main())
+        """
+    )
+    from prefect.settings import PREFECT_API_URL
+
+    env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value())}
+    assert subprocess.run([sys.executable, "-c", script], env=env, timeout=120).returncode == 0
+    assert asyncio.run(_active(name)) == 0  # right after exit, not after the lease's 60 s
