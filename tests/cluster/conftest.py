@@ -521,27 +521,30 @@ def cluster(cluster_session) -> Iterator[Cluster]:
         cluster_session.emulators.settings.tencent.latency = TENCENT_LATENCY_S
 
 
+def write_images(folder: Path, count: int) -> Path:
+    """``count`` unique images (no other test has them) in ``folder``, masks in ``masks/``."""
+    masks = folder / "masks"
+    masks.mkdir(parents=True)
+    size = (320, 240)
+    box = (size[0] // 3, size[1] // 3, size[0] // 2, size[1] // 2)
+    for i in range(count):
+        salt = uuid.uuid4().int
+        colour = (salt % 100 + 20, (salt >> 8) % 160 + 60, (salt >> 16) % 160 + 60)
+        image = Image.new("RGB", size, colour)
+        ImageDraw.Draw(image).ellipse(box, fill=(230, 20, 20))
+        mask = Image.new("L", size, 0)
+        ImageDraw.Draw(mask).rectangle(box, fill=255)
+        image.save(folder / f"item-{i:02d}.jpg", quality=95)
+        mask.save(masks / f"item-{i:02d}.png")
+    return folder
+
+
 @pytest.fixture
-def make_images(tmp_path) -> Callable[[int], Path]:
-    """``make_images(n)``: a folder of ``n`` unique images (never seen by another test), with
-    their masks in ``<folder>/masks``."""
+def make_images(tmp_path) -> Callable[..., Path]:
+    """``make_images(n)``: a folder of ``n`` unique images with their masks in ``masks/``."""
 
     def make(count: int, name: str = "images") -> Path:
-        folder = tmp_path / name
-        masks = folder / "masks"
-        masks.mkdir(parents=True)
-        size = (320, 240)
-        for i in range(count):
-            salt = uuid.uuid4().int
-            colour = (salt % 100 + 20, (salt >> 8) % 160 + 60, (salt >> 16) % 160 + 60)
-            image = Image.new("RGB", size, colour)
-            box = (size[0] // 3, size[1] // 3, size[0] // 2, size[1] // 2)
-            ImageDraw.Draw(image).ellipse(box, fill=(230, 20, 20))
-            mask = Image.new("L", size, 0)
-            ImageDraw.Draw(mask).rectangle(box, fill=255)
-            image.save(folder / f"item-{i:02d}.jpg", quality=95)
-            mask.save(masks / f"item-{i:02d}.png")
-        return folder
+        return write_images(tmp_path / name, count)
 
     return make
 

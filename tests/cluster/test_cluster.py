@@ -16,7 +16,7 @@ from prefect_image_edit.emulators import FaultKind
 from prefect_image_edit.state.errors import mask_url
 from prefect_image_edit.testing import PostgresServer
 
-from .conftest import TENCENT_LIMIT, state_records, wait_for
+from .conftest import TENCENT_LATENCY_S, TENCENT_LIMIT, state_records, wait_for, write_images
 
 pytestmark = pytest.mark.slow
 
@@ -41,7 +41,7 @@ def _copy_items(source, target, names):
 def test_two_machines_at_once_bill_each_input_once_and_a_third_bills_nothing(
     cluster, make_images, cluster_report
 ):
-    count = 10
+    count = 8
     images = make_images(count)
     state = cluster.fresh_state()
     runs = [
@@ -65,7 +65,7 @@ def test_two_machines_at_once_bill_each_input_once_and_a_third_bills_nothing(
 
 def test_embedded_backend_still_bills_once_on_one_machine(cluster, make_images, cluster_report):
     """No state URL: today's files and flock, one machine, run twice."""
-    count = 6
+    count = 4
     images = make_images(count)
     machine = cluster.machine()  # no PREFECT_IMAGE_EDIT_STATE_URL
     first = machine.run_batch(images, cluster.connections)
@@ -89,14 +89,12 @@ def test_embedded_backend_still_bills_once_on_one_machine(cluster, make_images, 
 @pytest.fixture(scope="module")
 def three_machines(cluster_session, tmp_path_factory):
     """Three machines at once on the same images, run once for the two tests below."""
-    from .conftest import TENCENT_LATENCY_S
-
     emu = cluster_session.emulators
     emu.reset()
     emu.settings.tencent.latency = TENCENT_LATENCY_S
-    count = 9
+    count = 6
     folder = tmp_path_factory.mktemp("three")
-    images = _make_images(folder, count)
+    images = write_images(folder, count)
     state = cluster_session.fresh_state()
     try:
         runs = [
@@ -114,25 +112,6 @@ def three_machines(cluster_session, tmp_path_factory):
         "billed": emu.counters.billable("tencent"),
         "max_in_flight": emu.counters.max_in_flight("tencent"),
     }
-
-
-def _make_images(folder, count):
-    import uuid
-
-    from PIL import Image, ImageDraw
-
-    masks = folder / "masks"
-    masks.mkdir(parents=True)
-    for i in range(count):
-        salt = uuid.uuid4().int
-        colour = (salt % 100 + 20, (salt >> 8) % 160 + 60, (salt >> 16) % 160 + 60)
-        image = Image.new("RGB", (320, 240), colour)
-        ImageDraw.Draw(image).ellipse((106, 80, 160, 120), fill=(230, 20, 20))
-        mask = Image.new("L", (320, 240), 0)
-        ImageDraw.Draw(mask).rectangle((106, 80, 160, 120), fill=255)
-        image.save(folder / f"item-{i:02d}.jpg", quality=95)
-        mask.save(masks / f"item-{i:02d}.png")
-    return folder
 
 
 def test_three_machines_at_once_bill_each_input_once(three_machines, cluster_report):
@@ -160,7 +139,7 @@ def test_tencent_limit_of_one_holds_across_machines(three_machines, cluster_repo
 def test_machine_killed_mid_call_another_finishes_and_the_extra_charge_is_recorded(
     cluster, make_images, cluster_report
 ):
-    count = 8
+    count = 6
     images = make_images(count)
     state = cluster.fresh_state()
     emu = cluster.emulators
