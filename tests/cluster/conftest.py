@@ -29,6 +29,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -147,6 +148,7 @@ class PrefectServer:
         self.database_url = database_url
         self.process: subprocess.Popen | None = None
         self.log_path = self.workdir / "server.log"
+        self.restarts = 0
 
     def env(self) -> dict[str, str]:
         env = _base_env()
@@ -215,6 +217,7 @@ class PrefectServer:
 
     def restart(self) -> None:
         """Stop and start again on the same port, database and home (leases included)."""
+        self.restarts += 1
         self.stop()
         self.start()
 
@@ -410,6 +413,7 @@ class Cluster:
     connections: dict[str, Any]
     workdir: Path
     machines: list[Machine] = field(default_factory=list)
+    dead_worker_probe: DeadWorkerProbe | None = None
 
     def machine(self, name: str | None = None, *, state_url: str | None = None) -> Machine:
         name = name or f"m{len(self.machines) + 1}"
@@ -429,6 +433,99 @@ class Cluster:
         for machine in self.machines:
             machine.kill_all()
         self.machines.clear()
+
+
+class DeadWorkerProbe(threading.Thread):
+    """How long a SIGKILLed worker's slot takes to come back, measured in the background.
+
+    A holder process takes one slot of a limit of its own with the pack's lease
+    (``tasks.limits.LEASE_SECONDS``) and is SIGKILLed; the thread then polls the server until
+    the slot is free again (at most ``timeout`` s). Started with the session, so its minute of
+    waiting overlaps the tests instead of adding to them.
+    """
+
+    def __init__(self, server: PrefectServer, machine: Machine, timeout: float = 120.0) -> None:
+        from prefect_image_edit.tasks.limits import LEASE_SECONDS
+
+        super().__init__(name="dead-worker-probe", daemon=True)
+        self.server, self.machine, self.timeout = server, machine, timeout
+        self.lease = LEASE_SECONDS
+        self.limit = "cluster-dead-worker-probe"
+        self.waited: float | None = None
+        self.error: BaseException | None = None
+        self.restarts = 0
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        holder = None
+        try:
+            self.server.create_limit(self.limit, 1)
+            self.server.set_active_slots(self.limit, 0)
+            never = self.machine.root / "never"
+            holder = self.machine.popen(["-c", HOLD_SLOT, self.limit, str(never), str(self.lease)])
+            self._poll(lambda slots: slots == 1, 90, "the holder to take its slot")
+            holder.kill()  # SIGKILL: no clean-up, the lease is all the server has
+            holder.wait(timeout=10)
+            killed, restarts = time.monotonic(), self.server.restarts
+            self._poll(lambda slots: slots == 0, self.timeout, "the dead holder's slot")
+            self.waited = time.monotonic() - killed
+            self.restarts = self.server.restarts - restarts
+        except BaseException as error:  # reported by result()
+            self.error = error
+        finally:
+            if holder is not None and holder.poll() is None:
+                holder.kill()
+                holder.wait(timeout=10)
+
+    def _poll(self, done: Callable[[int], bool], timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while not self._stop_event.is_set():
+            with contextlib.suppress(httpx.HTTPError):  # the server may be restarting
+                if done(self.server.active_slots(self.limit)):
+                    return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
+            time.sleep(0.5)
+        raise RuntimeError("stopped")
+
+    def result(self, timeout: float) -> float:
+        """Seconds from the kill until the slot was free (fails the test if it never was)."""
+        self.join(timeout)
+        if self.is_alive():
+            raise AssertionError(f"no answer after {timeout} s more")
+        if self.error is not None:
+            raise AssertionError(f"the probe failed: {self.error!r}")
+        assert self.waited is not None
+        return self.waited
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join(30)
+
+
+# Holds one slot of limit argv[1] until the file argv[2] exists; lease of argv[3] seconds.
+HOLD_SLOT = """
+import asyncio
+import pathlib
+import sys
+
+from prefect.concurrency.asyncio import concurrency
+
+name, release, lease = sys.argv[1], pathlib.Path(sys.argv[2]), float(sys.argv[3])
+
+
+async def main():
+    async with concurrency(
+        name, occupy=1, strict=True, lease_duration=lease, raise_on_lease_renewal_failure=False
+    ):
+        print("HELD", flush=True)
+        while not release.exists():
+            await asyncio.sleep(0.1)
+    print("RELEASED", flush=True)
+
+
+asyncio.run(main())
+"""
 
 
 _SAVE_BLOCKS = """
@@ -475,7 +572,7 @@ def cluster_emulators():
 @pytest.fixture(scope="session")
 def cluster_session(
     cluster_postgres, prefect_server, cluster_emulators, seaweedfs, tmp_path_factory
-) -> Cluster:
+) -> Iterator[Cluster]:
     seaweedfs.create_bucket(BUCKET)
     workdir = tmp_path_factory.mktemp("cluster")
     cluster = Cluster(
@@ -505,7 +602,14 @@ def cluster_session(
     stdout, stderr = process.communicate(json.dumps(blocks) + "\n", timeout=120)
     assert process.returncode == 0 and "saved" in stdout, stderr[-3000:]
     cluster.machines.clear()
-    return cluster
+    doomed = Machine("doomed", workdir / "doomed", prefect_server.api_url)
+    probe = DeadWorkerProbe(prefect_server, doomed)
+    cluster.dead_worker_probe = probe
+    probe.start()
+    try:
+        yield cluster
+    finally:
+        probe.stop()
 
 
 @pytest.fixture
