@@ -67,6 +67,9 @@ def test_two_machines_at_once_bill_each_input_once_and_a_third_bills_nothing(
     assert billed_two == count
     assert billed_third == 0
     assert sum(s["possible_double_charges"] for s in [*summaries, third]) == 0
+    records = state_records(state)
+    assert len(records) == count
+    assert {(r["state"], r["attempts"]) for r in records} == {("archived", 1)}
 
 
 def test_embedded_backend_still_bills_once_on_one_machine(cluster, make_images, cluster_report):
@@ -236,6 +239,10 @@ def test_state_down_bills_nothing_and_the_rerun_pays_only_what_was_never_paid(
         assert all("\n" not in e for e in naming), naming
         _all_done(again, count)
         assert billed_again == 2
+        # nothing lost: the two paid before the outage were reused, not paid again
+        records = state_records(state)
+        assert len(records) == count
+        assert {(r["state"], r["attempts"]) for r in records} == {("archived", 1)}
 
 
 # -- 5. a Prefect server restart while a slot is held ----------------------------------------
