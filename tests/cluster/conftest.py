@@ -445,7 +445,7 @@ class DeadWorkerProbe(threading.Thread):
     """
 
     def __init__(self, server: PrefectServer, machine: Machine, timeout: float = 120.0) -> None:
-        from prefect_image_edit.tasks.limits import LEASE_SECONDS
+        from prefect_image_edit.tasks.slots import LEASE_SECONDS
 
         super().__init__(name="dead-worker-probe", daemon=True)
         self.server, self.machine, self.timeout = server, machine, timeout

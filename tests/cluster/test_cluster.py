@@ -282,7 +282,7 @@ def test_dead_workers_slot_returns_after_its_lease(cluster, cluster_report):
     waited = probe.result(timeout=200)
     restarts = f" ({probe.restarts} server restart(s) meanwhile)" if probe.restarts else ""
     cluster_report.add(
-        f"a SIGKILLed worker's slot returns after (lease {probe.lease} s)",
+        f"a SIGKILLed worker's slot returns after (lease {probe.lease:.0f} s)",
         f"{waited:.0f} s{restarts}",
         "lease + up to 15 s (the server's repossessor loop)",
     )
