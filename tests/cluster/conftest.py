@@ -298,11 +298,14 @@ class MachineRun:
     started: float = field(default_factory=time.monotonic)
     stdout: str = ""
     stderr: str = ""
+    elapsed: float | None = None
+    """Seconds from start to exit (process start-up and Prefect import included)."""
 
     def wait(self, timeout: float = MACHINE_TIMEOUT_S) -> dict[str, Any]:
         """The JSON summary the machine printed (fails the test if it printed none)."""
         try:
             self.stdout, self.stderr = self.process.communicate(timeout=timeout)
+            self.elapsed = time.monotonic() - self.started
         except subprocess.TimeoutExpired:
             self.kill()
             self.stdout, self.stderr = self.process.communicate(timeout=10)
@@ -312,7 +315,10 @@ class MachineRun:
             ) from None
         for line in reversed(self.stdout.splitlines()):
             if line.startswith(SUMMARY_MARK):
-                return json.loads(line[len(SUMMARY_MARK) :])
+                summary = json.loads(line[len(SUMMARY_MARK) :])
+                summary["elapsed_s"] = round(self.elapsed, 1)
+                print(f"{self.machine.name}: {summary}")
+                return summary
         raise AssertionError(
             f"machine {self.machine.name} printed no summary (exit {self.process.returncode}):\n"
             f"{self.stdout[-2000:]}\n{self.stderr[-3000:]}"
