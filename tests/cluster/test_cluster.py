@@ -8,6 +8,7 @@ Each test uses images no other test has seen and a state database of its own.
 from __future__ import annotations
 
 import shutil
+import time
 
 import pytest
 
@@ -58,6 +59,7 @@ def test_two_machines_at_once_bill_each_input_once_and_a_third_bills_nothing(
     billed_two = cluster.billed()
     cluster_report.add(f"2 machines at once, same {count} images: billed", billed_two, count)
 
+    cluster.release_dead_slots()
     third = cluster.machine(state_url=state).run_batch(images, cluster.connections)
     billed_third = cluster.billed() - billed_two
     cluster_report.add("then a 3rd machine, same images: billed", f"+{billed_third}", "+0")
@@ -79,6 +81,7 @@ def test_embedded_backend_still_bills_once_on_one_machine(cluster, make_images, 
     machine = cluster.machine()  # no PREFECT_IMAGE_EDIT_STATE_URL
     first = machine.run_batch(images, cluster.connections)
     billed_first = cluster.billed()
+    cluster.release_dead_slots()
     second = machine.run_batch(images, cluster.connections)
     billed_second = cluster.billed() - billed_first
     cluster_report.add(
@@ -115,6 +118,7 @@ def three_machines(cluster_session, tmp_path_factory):
         summaries = [run.wait() for run in runs]
     finally:
         cluster_session.kill_machines()
+        cluster_session.release_dead_slots()
     return {
         "count": count,
         "summaries": summaries,
@@ -214,6 +218,7 @@ def test_state_down_bills_nothing_and_the_rerun_pays_only_what_was_never_paid(
         machine = cluster.machine(state_url=state)
         _all_done(machine.run_batch(first_half, cluster.connections), 2)
         assert cluster.billed() == 2
+        cluster.release_dead_slots()
 
         postgres.stop()
         down = machine.start_batch(images, cluster.connections)
@@ -221,6 +226,7 @@ def test_state_down_bills_nothing_and_the_rerun_pays_only_what_was_never_paid(
         billed_down = cluster.billed() - 2
 
         postgres.start()
+        cluster.release_dead_slots()
         again = machine.run_batch(images, cluster.connections)
         billed_again = cluster.billed() - 2 - billed_down
         cluster_report.add(
@@ -243,6 +249,31 @@ def test_state_down_bills_nothing_and_the_rerun_pays_only_what_was_never_paid(
         records = state_records(state)
         assert len(records) == count
         assert {(r["state"], r["attempts"]) for r in records} == {("archived", 1)}
+
+
+def test_a_machine_that_exits_gives_its_slot_back(cluster, make_images, cluster_report):
+    """A finished worker must not leave its vendor slot leased: with one process per flow run
+    (process, Docker and Kubernetes pools) every other machine would wait for it to expire."""
+    images = make_images(2)
+    cluster.release_dead_slots()
+    summary = cluster.machine(state_url=cluster.fresh_state()).run_batch(
+        images, cluster.connections
+    )
+    _all_done(summary, 2)
+    exited = time.monotonic()
+    try:
+        wait_for(
+            lambda: cluster.prefect.active_slots(TENCENT_LIMIT) == 0,
+            10,
+            "the exited machine's Tencent slot to be free",
+            interval=0.2,
+        )
+        freed = f"{time.monotonic() - exited:.1f} s after exit"
+    except AssertionError:
+        freed = f"still leased 10 s after exit ({len(cluster.prefect.leases(TENCENT_LIMIT))})"
+        raise
+    finally:
+        cluster_report.add("a machine that exits: its Tencent slot is free", freed, "at once")
 
 
 # -- 5. a Prefect server restart while a slot is held ----------------------------------------
