@@ -48,7 +48,7 @@ def _copy_items(source, target, names):
 def test_two_machines_at_once_bill_each_input_once_and_a_third_bills_nothing(
     cluster, make_images, cluster_report
 ):
-    count = 8
+    count = 20
     images = make_images(count)
     state = cluster.fresh_state()
     runs = [
@@ -104,7 +104,7 @@ def three_machines(cluster_session, tmp_path_factory):
     emu = cluster_session.emulators
     emu.reset()
     emu.settings.tencent.latency = TENCENT_LATENCY_S
-    count = 6
+    count = 12
     folder = tmp_path_factory.mktemp("three")
     images = write_images(folder, count)
     state = cluster_session.fresh_state()
