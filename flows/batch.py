@@ -178,7 +178,9 @@ async def batch_erase(
         settings: Vendor parameters for every item (manifest rows may override them).
         policy: When an image breaks a provider limit: fail, downscale or crop_around_mask.
         output_format: File format of the edited images (PNG keeps unmasked pixels exact).
-        max_concurrency: Items in progress at once (vendor limits apply on top).
+        max_concurrency: Vendor calls the batch keeps going at once (the vendor's concurrency
+            limit still applies on top). Twice as many images are in progress, so preparing
+            and archiving overlap the vendor calls instead of leaving slots idle.
         connections: Saved blocks: vendor credentials and the archive storage.
     """
     logger = get_run_logger()
@@ -207,7 +209,7 @@ async def batch_erase(
     if len(todo) < len(items):
         logger.info("%s of %s items already done or refused", len(items) - len(todo), len(items))
 
-    gate = asyncio.Semaphore(max(1, max_concurrency))
+    gate = asyncio.Semaphore(2 * max(1, max_concurrency))
     credentials = credentials_by_provider(connections, chain)
 
     async def run(index: int) -> None:
