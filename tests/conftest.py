@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
 
 import pytest
 
@@ -56,8 +57,16 @@ def prefect_api():
     """A real Prefect API (temporary server on a free port, SQLite), shared by the session."""
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=120):
+    harness = prefect_test_harness(server_startup_timeout=120)
+    harness.__enter__()
+    try:
         yield
+    finally:
+        # Prefect's harness drains its log and event workers before stopping the server; that
+        # drain was seen to wait forever once (all tests done). Bound it, so a green run ends.
+        closer = threading.Thread(target=harness.__exit__, args=(None, None, None), daemon=True)
+        closer.start()
+        closer.join(90)
 
 
 @pytest.fixture(scope="session")
