@@ -50,8 +50,7 @@ def _wait_for(predicate, timeout: float, what: str) -> None:
 
 
 def test_killed_batch_resumes_without_paying_twice(emu, connections, make_scene, tmp_path):
-    # A killed holder's concurrency slot is never reclaimed on an ephemeral API (no
-    # repossessor), so leave room for the two slots the killed child may hold.
+    # The child runs under a limit of 4 (its process leases up to that many slots).
     name = limit_name("volcengine")
 
     async def widen(limit: int, active: int | None = None):
@@ -104,6 +103,9 @@ def test_killed_batch_resumes_without_paying_twice(emu, connections, make_scene,
             child.wait(10)
     billed_at_kill = emu.counters.billable("volcengine")
     assert billed_at_kill < ITEMS, "the child finished before it was killed"
+    # The dead child's leased slots: a server's repossessor frees them after the lease (about
+    # 70 s); an ephemeral API never does, so free them here as it would.
+    asyncio.run(widen(4, active=0))
     time.sleep(1.0)  # calls in flight at the kill still finish (and bill) at the vendor
 
     try:
@@ -119,5 +121,5 @@ def test_killed_batch_resumes_without_paying_twice(emu, connections, make_scene,
     extra = emu.counters.billable("volcengine") - ITEMS
     recorded = sum(row.possible_double_charges for row in summary.rows)
     print(f"in flight at kill {in_flight}, extra charges {extra}, recorded {recorded}")
-    assert 0 <= extra <= in_flight <= 2  # the child ran at most 2 items at once
+    assert 0 <= extra <= in_flight <= 4  # the child ran at most 4 calls at once (the limit)
     assert recorded == in_flight  # every call that was in flight is on record
