@@ -47,6 +47,7 @@ from prefect_image_edit.tasks.archive import (
     resolve_archive,
     store_bytes,
 )
+from prefect_image_edit.tasks.cost import CallMeter
 from prefect_image_edit.tasks.credentials import resolve_credentials
 from prefect_image_edit.tasks.limits import vendor_slot
 from prefect_image_edit.tasks.models import (
@@ -62,6 +63,7 @@ from prefect_image_edit.tasks.policy import content_key, retry_delays, should_re
 from prefect_image_edit.tasks.prepare import read_staged, stage_bytes
 from prefect_image_edit.tasks.providers import ProviderSpec, call_provider, vendor_parameters
 from prefect_image_edit.tasks.providers import provider as provider_spec
+from prefect_image_edit.tasks.run_cost import run_meter
 from prefect_image_edit.vendors.errors import BadResultError, SeedRejectedError
 from prefect_image_edit.vendors.results import EraseResult, validate_result_image
 
@@ -169,8 +171,13 @@ async def _pay_for_result(
     requests_per_second: float | None,
     repayment: RepaymentReason | None,
     detail: str | None = None,
+    meter: CallMeter | None = None,
 ) -> tuple[PaidCall, bytes]:
-    """Make the paid call (another seed after a rejected output); stage its bytes at once."""
+    """Make the paid call (another seed after a rejected output); stage its bytes at once.
+
+    ``meter`` reserves each request's price before it goes out (the run's ``max_cost``) and
+    counts what was billed.
+    """
     logger = get_run_logger()
     image, mask = read_staged(inputs.image), read_staged(inputs.mask)
     if image is None or mask is None:
@@ -197,7 +204,13 @@ async def _pay_for_result(
         )
         try:
             result = await pay_once(
-                store, call, send, slot=slot, repayment=repayment, detail=detail
+                store,
+                call,
+                send,
+                slot=slot,
+                repayment=repayment,
+                detail=detail,
+                meter=meter if spec.paid else None,
             )
         except SeedRejectedError as error:
             logger.warning(
@@ -303,6 +316,7 @@ def _result(
     *,
     staged: StagedFile | None = None,
     cached: bool = False,
+    cost: float | None = 0.0,
 ) -> ErasedImage:
     spec = provider_spec(provider)
     return ErasedImage(
@@ -319,6 +333,8 @@ def _result(
         possible_double_charges=record.possible_double_charges,
         repayments=len(record.repayments),
         cached=cached,
+        cost=cost if spec.paid else 0.0,
+        paid=spec.paid,
     )
 
 
@@ -342,6 +358,7 @@ async def _erase(
     origins = result_origins(block) if block is not None else ()
     store = resolve_state()
     logger = get_run_logger()
+    meter = CallMeter(run_meter(), spec.vendor, spec.action)
     async with store.lock(key):
         record = await store.get(key)
         archived = await find_archived(storage, record)
@@ -367,6 +384,7 @@ async def _erase(
                     requests_per_second,
                     repayment,
                     detail,
+                    meter,
                 )
             finally:
                 if client is not None:
@@ -377,7 +395,7 @@ async def _erase(
         record, archived = await archive_recorded(store, record, data, storage, provider=provider)
         staged = stage_bytes(data, hashlib.sha256(data).hexdigest(), archived.media_type)
         logger.info("archived %s", archived.uri)
-        return _result(record, provider, archived, staged=staged)
+        return _result(record, provider, archived, staged=staged, cost=meter.cost)
 
 
 _TASK_OPTIONS: dict[str, Any] = {
