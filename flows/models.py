@@ -82,6 +82,12 @@ class Connections(BaseModel):
         description="Optional per-vendor request rate limit, shared through Prefect.",
     )
 
+    prices: str | None = Field(
+        default=None,
+        description="Name of a saved Image Edit Prices block (cost per call by vendor and "
+        "action); empty uses the published AILabTools prices, Tencent and Volcengine unknown.",
+    )
+
     other_credentials: dict[str, str] = Field(
         default_factory=dict,
         description="Saved credentials block names by vendor name, for vendors without a field "

@@ -208,6 +208,11 @@ class RunMeter:
             raise await self._exceeded(price, vendor, action)
         return price
 
+    async def refusal(self, vendor: str, action: str) -> BudgetExceeded:
+        """The error for work not started because the cap was reached."""
+        price = self.price(vendor, action)
+        return await self._exceeded(price or 0.0, vendor, action)
+
     async def _exceeded(self, price: float, vendor: str, action: str) -> BudgetExceeded:
         reserved = await self.store.counter(budget_key(self.run_id))
         return BudgetExceeded(
