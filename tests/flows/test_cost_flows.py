@@ -178,3 +178,38 @@ def test_a_budget_cap_stops_paying_and_a_rerun_with_a_higher_cap_finishes(
     assert emu.counters.billable("ailabtools") == 6  # the unique inputs, each paid once
     assert summary.spend.total == 4 * PRICE
     assert sum(r.cached for r in summary.rows) == 2
+
+
+def test_try_on_costs_its_two_jobs_predicts_them_and_keeps_a_cap(
+    emu, connections, make_scene, tmp_path
+):
+    from PIL import Image
+
+    from prefect_image_edit.flows.try_on import try_on
+    from prefect_image_edit.tasks.cost import PriceTable
+
+    prices = PriceTable.defaults()
+    pro = prices.price("ailabtools", "TryOnClothesPro")
+    refiner = prices.price("ailabtools", "TryOnClothesRefiner")
+    person, _ = make_scene("person", size=(300, 600))
+    top = tmp_path / "top.png"
+    Image.new("RGB", (300, 300), (200, 40, 20)).save(top)
+    args = (str(person), str(top), "woman")
+
+    state, report = _run(try_on, *args, connections=connections, dry_run=True)
+    assert emu.counters.billable("ailabtools") == 0
+    assert (report.calls, report.cost) == (2, pro + refiner)
+
+    state, _ = _run(try_on, *args, connections=connections, max_cost=pro + refiner - 1)
+    assert state.is_failed() and "max_cost" in state.message
+    assert emu.counters.billable("ailabtools") == 1  # the coarse job only
+
+    state, report = _run(try_on, *args, connections=connections, dry_run=True)
+    assert (report.calls, report.cost) == (1, refiner)  # the coarse job is paid for already
+
+    state, outcome = _run(try_on, *args, connections=connections, max_cost=refiner)
+    assert state.is_completed(), state.message
+    assert outcome.cost == refiner
+    assert emu.counters.billable("ailabtools") == 2
+    state, report = _run(try_on, *args, connections=connections, dry_run=True)
+    assert (report.calls, report.cost, report.cached) == (0, 0, 2)
