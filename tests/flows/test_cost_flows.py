@@ -213,3 +213,42 @@ def test_try_on_costs_its_two_jobs_predicts_them_and_keeps_a_cap(
     assert emu.counters.billable("ailabtools") == 2
     state, report = _run(try_on, *args, connections=connections, dry_run=True)
     assert (report.calls, report.cost, report.cached) == (0, 0, 2)
+
+
+def test_spend_is_emitted_once_per_run_per_vendor_action(emu, connections, make_scene, monkeypatch):
+    import prefect.events
+
+    emitted = []
+    real = prefect.events.emit_event
+
+    def recording(event, resource, **kwargs):
+        if event == "image-edit.spend":
+            emitted.append((resource, kwargs["payload"]))
+        return real(event, resource=resource, **kwargs)
+
+    monkeypatch.setattr(prefect.events, "emit_event", recording)
+    image, mask = make_scene()
+    state, _ = _run(
+        erase,
+        str(image),
+        MaskOptions(mask=str(mask)),
+        "ailabtools",
+        variants=2,
+        connections=connections,
+    )
+    run_id = state.state_details.flow_run_id
+    assert emitted == [
+        (
+            {
+                "prefect.resource.id": f"image-edit.run.{run_id}",
+                "prefect.resource.name": "ailabtools RemoveObjectsAdvanced",
+            },
+            {
+                "vendor": "ailabtools",
+                "action": "RemoveObjectsAdvanced",
+                "count": 2,
+                "cost": 2 * PRICE,
+                "unit": "credits",
+            },
+        )
+    ]
