@@ -67,14 +67,25 @@ async def resolve_blocks(connections: Connections, chain: list[Provider]) -> Non
     await resolve_archive(connections.archive)
     for name in chain:
         if provider_spec(name).paid:
-            await resolve_credentials(name, connections.credentials_for(name))
+            for block in _blocks_of(connections, name):
+                await resolve_credentials(name, block)
+
+
+def _blocks_of(connections: Connections, provider: Provider) -> list[str | None]:
+    pool = list(dict.fromkeys(connections.pools.get(provider, [])))
+    return pool if pool else [connections.credentials_for(provider)]
 
 
 def credentials_by_provider(
     connections: Connections, chain: list[Provider]
-) -> dict[str, str | None]:
-    """The saved credentials block name for each provider of the chain (None: environment)."""
-    return {name: connections.credentials_for(name) for name in chain}
+) -> dict[str, str | list[str] | None]:
+    """The saved credentials block name for each provider of the chain (None: environment),
+    or, for a vendor with an account pool (``connections.pools``), the pool's block names."""
+    found: dict[str, str | list[str] | None] = {}
+    for name in chain:
+        blocks = _blocks_of(connections, name)
+        found[name] = blocks if len(blocks) > 1 else blocks[0]
+    return found
 
 
 async def _bytes_of(staged: StagedFile | None, fallback: Callable[[], Awaitable[bytes]]) -> bytes:
