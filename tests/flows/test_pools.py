@@ -92,7 +92,7 @@ def test_a_pool_of_three_runs_one_job_per_account_at_three_times_the_pace(
     print(f"\nper account {per_account}; one {one_account:.1f} s, pool {three_accounts:.1f} s")
     for secret_id in ids:
         assert pool_emu.counters.max_in_flight("tencent", secret_id) == 1
-        assert pool_emu.counters.billable("tencent", account=secret_id) >= 5  # spread out
+        assert pool_emu.counters.billable("tencent", account=secret_id) >= 3  # spread out
     assert pool_emu.counters.max_in_flight("tencent") == ACCOUNTS
     print(
         f"\n30 items: one account {one_account:.1f} s, pool of 3 {three_accounts:.1f} s, "
