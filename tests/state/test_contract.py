@@ -343,3 +343,26 @@ async def test_concurrent_reservations_never_exceed_the_cap(state_url):
     granted = [r for r in results if r is not None]
     assert len(granted) == 7  # 7 * 7 = 49 <= 50 < 56
     assert sorted(granted) == [7 * (i + 1) for i in range(7)]
+
+
+async def test_a_run_budget_holds_across_machines_sharing_the_state(state_url):
+    """Two processes' meters of one run (separate connections) never reserve past the cap."""
+    from prefect_image_edit.state.resolve import build_state
+    from prefect_image_edit.tasks.cost import BudgetExceeded, PriceTable, RunMeter, budget_key
+
+    stores = [build_state(state_url) for _ in range(2)]
+    meters = [RunMeter(PriceTable.defaults(), cap=100, store=s, run_id="run-1") for s in stores]
+    try:
+        results = await asyncio.gather(
+            *(meters[i % 2].reserve("ailabtools", "RemoveObjectsAdvanced") for i in range(12)),
+            return_exceptions=True,
+        )
+        assert sum(r == 20 for r in results) == 5
+        assert sum(isinstance(r, BudgetExceeded) for r in results) == 7
+        assert await stores[0].counter(budget_key("run-1")) == 100
+        # a release (a request the vendor refused) makes room for the next one
+        await meters[0].settle("ailabtools", "RemoveObjectsAdvanced", 20, billed=False)
+        assert await stores[1].counter(budget_key("run-1")) == 80
+    finally:
+        for s in stores:
+            await s.close()
