@@ -129,8 +129,14 @@ async def publish_before_after(
     details = [
         ("provider", outcome.provider),
         ("vendor request id", first.request_id or "-"),
-        ("paid attempts", first.attempts),
-        ("possible double charges", first.possible_double_charges),
+        (
+            "paid attempts",
+            sum(v.erased.attempts for v in outcome.variants) if first.paid else "0 (local is free)",
+        ),
+        (
+            "possible double charges",
+            sum(v.erased.possible_double_charges for v in outcome.variants),
+        ),
         *(
             (f"cost seed {v.seed}", "0 (cached)" if v.erased.cached else format_cost(v.cost))
             for v in outcome.variants
