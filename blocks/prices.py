@@ -37,7 +37,7 @@ class ImageEditPrices(Block):
     prices: dict[str, dict[str, float | None]] = Field(
         default_factory=default_prices,
         title="Prices",
-        description="Vendor -> action -> cost of one call, e.g. "
+        description="Cost of one call by vendor and action, e.g. "
         '{"tencent": {"ImageInpaintingRemoval": 12.5}}. Actions left out keep the published '
         "price; an empty value means unknown.",
     )

@@ -90,7 +90,7 @@ class Connections(BaseModel):
 
     pools: dict[str, list[str]] = Field(
         default_factory=dict,
-        description="Account pools: vendor name -> several saved credentials blocks of that "
+        description="Account pools: for a vendor name, several saved credentials blocks of that "
         'vendor, e.g. {"tencent": ["acct-1", "acct-2", "acct-3"]}; each account has its '
         "own concurrency limit, and work goes to the accounts with free slots.",
     )
