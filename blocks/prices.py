@@ -23,11 +23,12 @@ class ImageEditPrices(Block):
         ```python
         from prefect_image_edit.blocks import ImageEditPrices
 
-        ImageEditPrices(
-            prices={"tencent": {"ImageInpaintingRemoval": 12.5}}
-        ).save("BLOCK_NAME")
-        # then: Connections(prices="BLOCK_NAME")
+        prices = ImageEditPrices.load("BLOCK_NAME")
+        prices.table().price("tencent", "ImageInpaintingRemoval")
         ```
+
+        Save one with ``ImageEditPrices(prices={"tencent": {"ImageInpaintingRemoval": 12.5}})
+        .save("team")`` and name it in a flow's ``Connections(prices="team")``.
     """
 
     _block_type_name = "Image Edit Prices"
