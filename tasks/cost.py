@@ -178,6 +178,7 @@ class RunMeter:
         self.exhausted = False
         """Set once a reservation was refused: the run starts no new paid work."""
         self._billed: dict[tuple[str, str], list[float | None]] = {}
+        self._by_key: dict[str, list[float | None]] = {}
         self._lock = asyncio.Lock()
 
     def price(self, vendor: str, action: str) -> float | None:
@@ -219,13 +220,25 @@ class RunMeter:
             cap=self.cap, reserved=reserved, price=price, vendor=vendor, action=action
         )
 
-    async def settle(self, vendor: str, action: str, price: float | None, billed: bool) -> None:
-        """After the request: keep the reservation as spent, or release it (not billed)."""
+    async def settle(
+        self, vendor: str, action: str, price: float | None, billed: bool, key: str | None = None
+    ) -> None:
+        """After the request: keep the reservation as spent, or release it (not billed).
+
+        ``key``: the content key paid for, so every billed attempt of one input in this run
+        adds up on its result (``cost_for``), retries of the step included.
+        """
         if billed:
             async with self._lock:
                 self._billed.setdefault((vendor, action), []).append(price)
+                if key is not None:
+                    self._by_key.setdefault(key, []).append(price)
         elif self.cap is not None and price and vendor != LOCAL_VENDOR:
             await asyncio.shield(self.store.add_to_counter(budget_key(self.run_id), -price))
+
+    def cost_for(self, key: str) -> float | None:
+        """What this run's billed requests for content ``key`` cost (0 if none)."""
+        return add_costs(self._by_key.get(key, []))
 
     def spend(self) -> RunSpend:
         """The calls this process saw billed in this run, by vendor and action."""
@@ -244,8 +257,8 @@ class CallMeter:
     whether the vendor may have billed the request.
     """
 
-    def __init__(self, run: RunMeter, vendor: str, action: str) -> None:
-        self.run, self.vendor, self.action = run, vendor, action
+    def __init__(self, run: RunMeter, vendor: str, action: str, key: str | None = None) -> None:
+        self.run, self.vendor, self.action, self.key = run, vendor, action, key
         self.count = 0
         self._costs: list[float | None] = []
         self._price: float | None = None
@@ -254,7 +267,7 @@ class CallMeter:
         self._price = await self.run.reserve(self.vendor, self.action)
 
     async def settle(self, billed: bool) -> None:
-        await self.run.settle(self.vendor, self.action, self._price, billed)
+        await self.run.settle(self.vendor, self.action, self._price, billed, self.key)
         if billed:
             self.count += 1
             self._costs.append(self._price)

@@ -433,7 +433,7 @@ async def _erase(
     origins = result_origins(accounts.first) if accounts is not None else ()
     store = resolve_state()
     logger = get_run_logger()
-    meter = CallMeter(run_meter(), spec.vendor, spec.action)
+    meter = CallMeter(run_meter(), spec.vendor, spec.action, key)
     async with store.lock(key):
         record = await store.get(key)
         archived = await find_archived(storage, record)
@@ -469,7 +469,9 @@ async def _erase(
         record, archived = await archive_recorded(store, record, data, storage, provider=provider)
         staged = stage_bytes(data, hashlib.sha256(data).hexdigest(), archived.media_type)
         logger.info("archived %s", archived.uri)
-        return _result(record, provider, archived, staged=staged, cost=meter.cost)
+        # every billed attempt for this input in this run, earlier tries of the step included
+        cost = meter.run.cost_for(key)
+        return _result(record, provider, archived, staged=staged, cost=cost)
 
 
 _TASK_OPTIONS: dict[str, Any] = {

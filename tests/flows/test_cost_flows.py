@@ -252,3 +252,21 @@ def test_spend_is_emitted_once_per_run_per_vendor_action(emu, connections, make_
             },
         )
     ]
+
+
+def test_a_resent_request_after_an_ambiguous_failure_costs_both_attempts(
+    emu, connections, make_scene
+):
+    from prefect_image_edit.emulators import FaultKind
+
+    image, mask = make_scene()
+    emu.inject("ailabtools", FaultKind.RESET_AFTER_PROCESSING, times=1)
+    state, outcome = _run(
+        erase, str(image), MaskOptions(mask=str(mask)), "ailabtools", connections=connections
+    )
+    assert state.is_completed(), state.message
+    assert emu.counters.billable("ailabtools") == 2
+    erased = outcome.variants[0].erased
+    assert erased.possible_double_charges == 1
+    assert erased.cost == 2 * PRICE == outcome.cost
+    assert "spent 40 credits (2 paid calls)" in state.message
