@@ -163,7 +163,7 @@ async def _submit(
         images.update(await load_extra())
     inputs = {**outfit.inputs(), **(extra or {})}
     block = await resolve_credentials(VENDOR, credentials)
-    meter = CallMeter(run_meter(), VENDOR, action)
+    meter = CallMeter(run_meter(), VENDOR, action, key)
     async with block.get_client() as client:
 
         async def send() -> TaskSubmission:
@@ -179,7 +179,7 @@ async def _submit(
             meter=meter,
         )
     logger.info("%s job %s submitted (attempt %s)", stage, record.task_id, record.attempts)
-    return _job(stage, record, resumed=False, cost=meter.cost)
+    return _job(stage, record, resumed=False, cost=meter.run.cost_for(key))
 
 
 _SUBMIT_OPTIONS: dict[str, Any] = {
