@@ -151,7 +151,8 @@ async def predict_erase(
         uncached = 0
         for seed in seeds:
             key = erase_key(inputs, provider, settings.model_copy(update={"seed": seed}))
-            if await find_archived(storage, await store.get(key)) is None:
+            record = await store.get(key)
+            if await find_archived(storage, record) is None and not await _in_hand(store, record):
                 uncached += 1
     except Exception as error:
         return error_row(image, error, provider)
@@ -167,6 +168,18 @@ async def predict_erase(
         cached=uncached == 0,
         cost=0.0 if calls == 0 else (None if price is None else price * calls),
     )
+
+
+async def _in_hand(store, record) -> bool:
+    """Whether a real run would archive a result already paid for instead of paying: answered
+    (READY), or staged by a process that died before recording the answer."""
+    from prefect_image_edit.state import CallState
+
+    if record is None:
+        return False
+    if record.state is CallState.READY:
+        return True
+    return record.state is CallState.IN_FLIGHT and await store.staged(record.key) is not None
 
 
 def apply_cap(rows: list[DryRunRow], cap: float | None) -> list[DryRunRow]:
