@@ -54,7 +54,7 @@ from prefect_image_edit.tasks.memo import item_key, recall_finished, remember_fi
 from prefect_image_edit.tasks.models import EraseOutcome, EraseSettings, Provider, ResizePolicy
 from prefect_image_edit.tasks.prepare import source_client
 from prefect_image_edit.tasks.providers import provider as provider_spec
-from prefect_image_edit.tasks.run_cost import finish_run, start_run
+from prefect_image_edit.tasks.run_cost import check_prices, finish_run, start_run
 
 __all__ = ["BatchRow", "BatchSummary", "batch_erase"]
 
@@ -261,6 +261,8 @@ async def batch_erase(
     chain = list(dict.fromkeys([provider, *(fallback or [])]))
     await resolve_blocks(connections, chain)
     meter = await start_run(connections.prices, max_cost)
+    if not dry_run:  # a dry run reports it per item instead
+        check_prices(meter, chain)
     storage = await resolve_archive(connections.archive)
     s3_client = await source_client(connections.archive)
     items = await load_batch(source, connections.archive)

@@ -45,7 +45,7 @@ from prefect_image_edit.tasks.prepare import (
     source_client,
 )
 from prefect_image_edit.tasks.providers import provider as provider_spec
-from prefect_image_edit.tasks.run_cost import finish_run, start_run
+from prefect_image_edit.tasks.run_cost import check_prices, finish_run, start_run
 from prefect_image_edit.tasks.sources import read_source
 
 __all__ = [
@@ -196,6 +196,8 @@ async def erase(
             check_output_path(output_path(output.path, seed, variants), image)
     await resolve_blocks(connections, chain)
     meter = await start_run(connections.prices, max_cost)
+    if not dry_run:  # a dry run reports it per item instead
+        check_prices(meter, chain)
     if dry_run:
         storage = await resolve_archive(connections.archive)
         await check_archive_reachable(storage)

@@ -19,7 +19,15 @@ from prefect_image_edit.state import resolve_state
 from prefect_image_edit.tasks.block_cache import _flow_run_id, load_once
 from prefect_image_edit.tasks.cost import PriceTable, RunMeter, RunSpend
 
-__all__ = ["SPEND_EVENT", "emit_spend", "finish_run", "resolve_prices", "run_meter", "start_run"]
+__all__ = [
+    "SPEND_EVENT",
+    "check_prices",
+    "emit_spend",
+    "finish_run",
+    "resolve_prices",
+    "run_meter",
+    "start_run",
+]
 
 SPEND_EVENT = "image-edit.spend"
 
@@ -61,6 +69,28 @@ async def start_run(prices: str | None = None, max_cost: float | None = None) ->
             while len(_meters) > _MAX_RUNS:
                 _meters.popitem(last=False)
     return meter
+
+
+def check_prices(meter: RunMeter, chain: list[str]) -> None:
+    """Under a cap, refuse up front a chain with a paid provider whose price is unknown.
+
+    Raises:
+        UnknownPriceError: before anything is prepared or paid.
+    """
+    from prefect_image_edit.tasks.cost import UnknownPriceError
+    from prefect_image_edit.tasks.providers import provider as provider_spec
+
+    if meter.cap is None:
+        return
+    for name in chain:
+        spec = provider_spec(name)
+        if spec.paid and meter.price(spec.vendor, spec.action) is None:
+            raise UnknownPriceError(
+                f"the price of {spec.vendor} {spec.action} is unknown, so max_cost "
+                f"{meter.cap:g} cannot be kept: set it in an ImageEditPrices block "
+                "(connections.prices), or run without max_cost",
+                source="max_cost",
+            )
 
 
 def run_meter() -> RunMeter:
