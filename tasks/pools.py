@@ -21,8 +21,8 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from prefect_image_edit.errors import ImageEditError
 from prefect_image_edit.vendors import registry
+from prefect_image_edit.vendors.errors import ErrorKind, QuotaError, RetryVerdict
 
 __all__ = [
     "DROPPED_EVENT",
@@ -44,8 +44,19 @@ def account_limit_name(vendor: str, block: str) -> str:
     return f"{registry.get(vendor).limit_name}:{block}"
 
 
-class NoAccountLeft(ImageEditError):
-    """Every account of a pool was dropped (no credits, arrears) during this run."""
+class NoAccountLeft(QuotaError):
+    """Every account of a pool was dropped (no credits, arrears) during this run: a "no
+    credits" answer of the whole pool, so a provider chain falls back as for one account."""
+
+    def __init__(self, message: str, *, vendor: str) -> None:
+        super().__init__(
+            message,
+            vendor=vendor,
+            action="account-pool",
+            code="NoAccountLeft",
+            kind=ErrorKind.NO_CREDITS,
+            retry=RetryVerdict.PERMANENT,
+        )
 
 
 class AccountPool:
@@ -111,7 +122,7 @@ class AccountPool:
         async with cond:
             await cond.wait_for(lambda: not self.live or bool(self._free()))
             if not self.live:
-                raise NoAccountLeft(self._no_account_message())
+                raise NoAccountLeft(self._no_account_message(), vendor=self.vendor)
             # the least busy, then the least used so far: work spreads over the accounts
             block = min(self._free(), key=lambda b: (self.busy[b], self.calls[b]))
             self.busy[block] += 1

@@ -112,3 +112,26 @@ def test_an_account_out_of_credits_is_dropped_and_the_batch_completes_on_the_oth
     assert pool_emu.counters.billable("tencent", account=ids[1]) == 0
     assert pool_emu.counters.billable("tencent") == 12
     assert summary.spend.calls == 12  # the refused request was not counted as spent
+
+
+def test_a_pool_with_every_account_dropped_falls_back_like_one_account_out_of_credits(
+    pool_emu, pool_connections, make_scene, tmp_path
+):
+    _, pooled, _ = pool_connections
+    pool_emu.inject("tencent", FaultKind.ARREARS, times=None)  # every account
+    source = _folder(make_scene, tmp_path, "broke", 4)
+    state = asyncio.run(
+        batch_erase(
+            source,
+            provider="tencent",
+            fallback=["local"],
+            max_concurrency=4,
+            connections=pooled,
+            return_state=True,
+        )
+    )
+    summary = asyncio.run(state.aresult(raise_on_failure=False))
+    assert state.is_completed(), state.message
+    assert {row.provider for row in summary.rows} == {"local"}
+    assert pool_emu.counters.billable("tencent") == 0
+    assert summary.spend.calls == 0
