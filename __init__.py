@@ -26,6 +26,7 @@ _LAZY_BLOCKS = {
     "S3ArchiveStorage": "prefect_image_edit.blocks",
     "LocalArchiveStorage": "prefect_image_edit.blocks",
     "ImageEditState": "prefect_image_edit.blocks",
+    "ImageEditPrices": "prefect_image_edit.blocks",
 }
 
 __all__ = ["__version__", *_LAZY_BLOCKS]

@@ -86,6 +86,7 @@ def _erase(args: argparse.Namespace) -> int:
                 policy=args.policy,
                 output=OutputOptions(format=fmt, path=str(out)),
                 connections=connections,
+                dry_run=args.dry_run,
             )
         )
     except ImageEditError as error:
@@ -93,9 +94,19 @@ def _erase(args: argparse.Namespace) -> int:
     finally:
         if not args.verbose:  # Prefect's exit-time "still sending events" notes, too
             logging.disable(logging.WARNING)
+    if args.dry_run:
+        return _print_dry_run(outcome)
     variant = outcome.variants[0]
     print(f"{variant.final.written_to} ({outcome.provider}; archived {variant.final.archived.uri})")
     return 0
+
+
+def _print_dry_run(report) -> int:
+    """The dry run's table (issue 11): one line per item, then the totals; 1 if any would fail."""
+    for row in report.table():
+        print("  ".join(f"{name}={value}" for name, value in row.items() if value))
+    print(report.summary())
+    return 1 if report.errors else 0
 
 
 def _bench(argv: list[str]) -> int:
@@ -147,6 +158,11 @@ def build_parser() -> argparse.ArgumentParser:
         )
     erase.add_argument("--archive", metavar="SLUG/NAME", help="Saved archive storage block.")
     erase.add_argument("--verbose", action="store_true", help="Show Prefect's logs.")
+    erase.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="Prepare and look everything up, pay for nothing; print what it would cost.",
+    )
     erase.set_defaults(handler=_erase)
 
     serve = commands.add_parser(

@@ -15,11 +15,13 @@ from prefect_image_edit.blocks.credentials import (
     TencentCloudCredentials,
     VolcengineCredentials,
 )
+from prefect_image_edit.blocks.prices import ImageEditPrices
 from prefect_image_edit.blocks.state import ImageEditState
 
 __all__ = [
     "AILabToolsCredentials",
     "ArchiveStorage",
+    "ImageEditPrices",
     "ImageEditState",
     "LocalArchiveStorage",
     "S3ArchiveStorage",

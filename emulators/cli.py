@@ -42,6 +42,14 @@ def add_emulate_parser(commands: Any) -> argparse.ArgumentParser:
         "--json", action="store_true", help="First print one JSON line of connection info."
     )
     parser.add_argument(
+        "--accounts",
+        type=int,
+        default=1,
+        metavar="N",
+        help="Accounts per vendor, each with its own keys, concurrency limit, credits and "
+        "billing counters (listed under 'accounts' in --json).",
+    )
+    parser.add_argument(
         "--set",
         dest="settings",
         action="append",
@@ -77,7 +85,7 @@ def run_emulate(args: argparse.Namespace) -> int:
 
     ports = {f"{vendor}_port": getattr(args, f"{vendor}_port") for vendor in VENDORS}
     try:
-        suite = EmulatorSuite(host=args.host, **ports)
+        suite = EmulatorSuite(host=args.host, accounts=args.accounts, **ports)
         suite.settings.update(_parse_settings(args.settings))
     except (TypeError, ValueError) as exc:
         print(f"emulate: {exc}", file=sys.stderr)

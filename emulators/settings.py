@@ -179,6 +179,21 @@ class EmulatorSettings:
     hang_seconds: float = 600.0
     fetch_timeout: float = 10.0
 
+    def add_accounts(self, count: int) -> None:
+        """Make every vendor hold ``count`` accounts, each with its own keys (and so its own
+        concurrency limit, credits and billing counters); the first stays the first."""
+        if count < 1:
+            raise ValueError(f"accounts must be 1 or more, got {count}")
+        keys = self.ailabtools.api_keys
+        keys.extend(new_ailabtools_key() for _ in range(count - len(keys)))
+        for accounts, new in (
+            (self.tencent.accounts, new_tencent_credentials),
+            (self.volcengine.accounts, new_volcengine_credentials),
+        ):
+            while len(accounts) < count:
+                key, secret = new()
+                accounts[key] = secret
+
     def vendor(self, name: str) -> VendorSettings:
         if name not in VENDOR_SETTINGS:
             raise ValueError(f"Unknown vendor {name!r}; expected one of {sorted(VENDOR_SETTINGS)}.")

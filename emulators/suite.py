@@ -111,8 +111,11 @@ def _first(mapping: dict[str, str]) -> tuple[str, str]:
 class EmulatorSuite:
     """Three emulators and their shared state. Use ``run_emulators`` or ``with EmulatorSuite()``."""
 
-    def __init__(self, settings: EmulatorSettings | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, settings: EmulatorSettings | None = None, *, accounts: int = 1, **kwargs: Any
+    ) -> None:
         self.settings = EmulatorSettings.build(settings=settings, **kwargs)
+        self.settings.add_accounts(accounts)  # before the state keeps its initial settings
         _check_loopback(self.settings.host)
         self.state = EmulatorState(self.settings)
         self._apps = {vendor: build_app(vendor, self.state) for vendor in VENDORS}
@@ -172,13 +175,38 @@ class EmulatorSuite:
         region = self.settings.volcengine.region
         return VolcengineEndpoint(self.base_url("volcengine"), access_key, secret_key, region)
 
-    def connection_info(self) -> dict[str, dict[str, str]]:
-        """What a client needs, per vendor (the JSON line ``emulate --json`` prints)."""
-        return {
+    def accounts(self, vendor: str) -> list[Any]:
+        """Every account of ``vendor`` as an endpoint (the first is ``self.<vendor>``)."""
+        if vendor == "ailabtools":
+            url = self.base_url(vendor)
+            return [AILabToolsEndpoint(url, key) for key in self.settings.ailabtools.api_keys]
+        if vendor == "tencent":
+            region = self.settings.tencent.region
+            return [
+                TencentEndpoint(self.base_url(vendor), key, secret, region)
+                for key, secret in self.settings.tencent.accounts.items()
+            ]
+        if vendor == "volcengine":
+            region = self.settings.volcengine.region
+            return [
+                VolcengineEndpoint(self.base_url(vendor), key, secret, region)
+                for key, secret in self.settings.volcengine.accounts.items()
+            ]
+        raise ValueError(f"Unknown vendor {vendor!r}; expected one of {list(VENDORS)}.")
+
+    def connection_info(self) -> dict[str, dict[str, Any]]:
+        """What a client needs, per vendor (the JSON line ``emulate --json`` prints); with
+        several accounts, ``accounts`` lists each one's."""
+        info: dict[str, dict[str, Any]] = {
             "ailabtools": self.ailabtools.connection_info(),
             "tencent": self.tencent.connection_info(),
             "volcengine": self.volcengine.connection_info(),
         }
+        for vendor, values in info.items():
+            accounts = self.accounts(vendor)
+            if len(accounts) > 1:
+                values["accounts"] = [account.connection_info() for account in accounts]
+        return info
 
     def app(self, vendor: str) -> ASGIApp:
         """The ASGI app of one vendor, for ``httpx.ASGITransport`` (no server needed)."""

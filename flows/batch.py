@@ -32,6 +32,7 @@ from prefect_image_edit.flows.erase import (
     DEFAULT_CONNECTIONS,
     DEFAULT_SETTINGS,
     credentials_by_provider,
+    publish_dry_run,
     resolve_blocks,
 )
 from prefect_image_edit.flows.models import BatchConcurrency, Connections, OutputOptions
@@ -39,10 +40,21 @@ from prefect_image_edit.state import resolve_state
 from prefect_image_edit.tasks.archive import resolve_archive, store_bytes
 from prefect_image_edit.tasks.batch import load_batch
 from prefect_image_edit.tasks.batch_items import BatchItem, BatchSource
-from prefect_image_edit.tasks.item import erase_item
+from prefect_image_edit.tasks.cost import RunMeter, RunSpend, format_cost
+from prefect_image_edit.tasks.dry_run import (
+    DryRunReport,
+    DryRunRow,
+    apply_cap,
+    check_archive_reachable,
+    error_row,
+    predict_erase,
+)
+from prefect_image_edit.tasks.item import erase_item, variant_seeds
 from prefect_image_edit.tasks.memo import item_key, recall_finished, remember_finished
 from prefect_image_edit.tasks.models import EraseOutcome, EraseSettings, Provider, ResizePolicy
 from prefect_image_edit.tasks.prepare import source_client
+from prefect_image_edit.tasks.providers import provider as provider_spec
+from prefect_image_edit.tasks.run_cost import check_prices, finish_run, start_run
 
 __all__ = ["BatchRow", "BatchSummary", "batch_erase"]
 
@@ -59,6 +71,11 @@ class BatchRow(BaseModel):
     attempts: int = 0
     possible_double_charges: int = 0
     cached: bool = Field(default=False, description="Found done; nothing was paid or redone.")
+    cost: float | None = Field(
+        default=0.0,
+        description="What the item's billed calls cost in this run (0 when cached or local; "
+        "None: price unknown).",
+    )
     error: str | None = None
     error_type: str | None = None
 
@@ -69,6 +86,10 @@ class BatchSummary(BaseModel):
     failed: int
     manifest_uri: str | None = None
     rows: list[BatchRow]
+    spend: RunSpend | None = Field(default=None, description="What the run spent.")
+    not_started: int = Field(
+        default=0, description="Items not started because max_cost was reached."
+    )
 
 
 class _Progress:
@@ -99,6 +120,7 @@ def _row_of(item: BatchItem, outcome: EraseOutcome) -> BatchRow:
         attempts=variant.erased.attempts,
         possible_double_charges=variant.erased.possible_double_charges,
         cached=variant.erased.cached,
+        cost=outcome.cost,
     )
 
 
@@ -113,6 +135,7 @@ def _row_of_finished(item: BatchItem, finished: dict[str, Any]) -> BatchRow:
         attempts=finished["attempts"],
         possible_double_charges=finished["possible_double_charges"],
         cached=True,
+        cost=0.0,
     )
 
 
@@ -153,6 +176,52 @@ async def _memo_keys(
     return {i: k for (i, _), k in zip(runnable, keys, strict=True) if k is not None}
 
 
+async def _dry_run(
+    items: list[BatchItem],
+    chain: list[Provider],
+    settings: EraseSettings,
+    policy: str,
+    output: OutputOptions,
+    storage: Any,
+    s3_client: Any,
+    connections: Connections,
+    meter: RunMeter,
+) -> DryRunReport:
+    """Every item as the real run would meet it, in the order it would run them."""
+    await check_archive_reachable(storage)
+    store = resolve_state()
+    rows: list[DryRunRow | None] = [None] * len(items)
+    for index, item in enumerate(items):
+        if item.error:
+            rows[index] = error_row(item.image, item.error)
+    keys = await _memo_keys(items, chain, settings, policy, output, storage, s3_client)
+    for index, finished in (await recall_finished(store, storage, keys)).items():
+        rows[index] = DryRunRow(item=items[index].image, provider=finished["provider"], cached=True)
+    gate = asyncio.Semaphore(8)
+
+    async def predict(index: int) -> None:
+        item = items[index]
+        item_settings = item.erase_settings(settings)
+        async with gate:
+            rows[index] = await predict_erase(
+                item.image,
+                item.mask,
+                _chain_for(item, chain),
+                variant_seeds(item_settings.seed, 1),
+                item_settings,
+                policy,
+                connections.archive,
+                store,
+                meter.prices,
+            )
+
+    await asyncio.gather(*(predict(i) for i, row in enumerate(rows) if row is None))
+    ready = [row for row in rows if row is not None]
+    return DryRunReport(
+        rows=apply_cap(ready, meter.cap), unit=meter.prices.unit, max_cost=meter.cap
+    )
+
+
 def _chain_for(item: BatchItem, chain: list[Provider]) -> list[Provider]:
     return list(dict.fromkeys([item.provider, *chain])) if item.provider else chain
 
@@ -167,6 +236,8 @@ async def batch_erase(
     output_format: Literal["PNG", "JPEG", "WEBP"] = "PNG",
     max_concurrency: BatchConcurrency = 8,
     connections: Connections = DEFAULT_CONNECTIONS,
+    dry_run: bool = False,
+    max_cost: float | None = None,
 ):
     """Erase objects from many images; one bad image never stops the batch.
 
@@ -181,15 +252,30 @@ async def batch_erase(
         max_concurrency: Vendor calls the batch keeps going at once (the vendor's concurrency
             limit still applies on top). Twice as many images are in progress, so preparing
             and archiving overlap the vendor calls instead of leaving slots idle.
-        connections: Saved blocks: vendor credentials and the archive storage.
+        connections: Saved blocks: vendor credentials, the archive storage and prices.
+        dry_run: Prepare and look up every item as a real run would, pay for nothing, and
+            report per item the provider, the cost (0 when cached) or the error it would hit.
+        max_cost: Spend at most this much in this run (the price table's unit, AILabTools
+            credits by default): no paid call starts that could pass it, what is in flight
+            finishes, and a re-run with a higher cap continues without paying again.
     """
     logger = get_run_logger()
     chain = list(dict.fromkeys([provider, *(fallback or [])]))
     await resolve_blocks(connections, chain)
+    meter = await start_run(connections.prices, max_cost)
+    if not dry_run:  # a dry run reports it per item instead
+        check_prices(meter, chain)
     storage = await resolve_archive(connections.archive)
     s3_client = await source_client(connections.archive)
     items = await load_batch(source, connections.archive)
     output = OutputOptions(format=output_format)
+    if dry_run:
+        report = await _dry_run(
+            items, chain, settings, policy, output, storage, s3_client, connections, meter
+        )
+        await publish_dry_run(report, "batch-erase")
+        logger.info("%s", report.summary())
+        return Completed(message=report.summary(), data=report)
     artifact = await acreate_progress_artifact(
         0.0, key="batch-erase-progress", description=f"{len(items)} items"
     )
@@ -216,6 +302,11 @@ async def batch_erase(
         item = items[index]
         item_chain = _chain_for(item, chain)
         async with gate:
+            if meter.exhausted:  # the cap was reached: start nothing new
+                first = provider_spec(item_chain[0])
+                rows[index] = _failed_row(item, await meter.refusal(first.vendor, first.action))
+                await progress.advance()
+                return
             state = await erase_item(
                 item.image,
                 item.mask,
@@ -237,13 +328,18 @@ async def batch_erase(
             rows[index] = _failed_row(item, await state.aresult(raise_on_failure=False))
         await progress.advance()
 
-    await asyncio.gather(*(run(i) for i in todo))
+    try:
+        await asyncio.gather(*(run(i) for i in todo))
+    finally:
+        spend = await finish_run(meter)
     done_rows = [row for row in rows if row is not None]
     summary = BatchSummary(
         total=len(done_rows),
         succeeded=sum(r.status == "done" for r in done_rows),
         failed=sum(r.status == "failed" for r in done_rows),
         rows=done_rows,
+        spend=spend,
+        not_started=sum(r.error_type == "BudgetExceeded" for r in done_rows),
     )
     # The summary first: if the archive is down, the user still sees which items were paid.
     await _publish_summary(summary)
@@ -258,6 +354,12 @@ async def batch_erase(
             description="Where the JSONL results manifest was archived",
         )
     message = f"{summary.succeeded} of {summary.total} items erased, {summary.failed} failed"
+    if summary.not_started:
+        message += (
+            f" ({summary.not_started} not started: max_cost {max_cost:g} reached; re-run with "
+            "a higher max_cost to continue)"
+        )
+    message += f"; {spend.summary()}"
     logger.info("%s; results manifest at %s", message, summary.manifest_uri)
     if summary.failed:
         return Failed(message=message + "; see the batch-erase-summary artifact", data=summary)
@@ -289,10 +391,12 @@ async def _publish_summary(summary: BatchSummary) -> None:
                 "provider": r.provider or "",
                 "archived": r.archived or "",
                 "request id": r.request_id or "",
+                "cost": "0 (cached)" if r.cached else format_cost(r.cost),
                 "error": r.error or "",
             }
             for r in summary.rows
         ],
         key="batch-erase-summary",
-        description=f"{summary.succeeded} done, {summary.failed} failed",
+        description=f"{summary.succeeded} done, {summary.failed} failed"
+        + (f"; {summary.spend.summary()}" if summary.spend is not None else ""),
     )

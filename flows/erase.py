@@ -10,8 +10,8 @@ from typing import Any
 
 import anyio.to_thread
 from prefect import flow
-from prefect.artifacts import acreate_markdown_artifact
-from prefect.states import Failed
+from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
+from prefect.states import Completed, Failed
 
 from prefect_image_edit.flows.artifacts import artifact_key, before_after_markdown
 from prefect_image_edit.flows.models import (
@@ -21,8 +21,16 @@ from prefect_image_edit.flows.models import (
     Variants,
     check_output_path,
 )
+from prefect_image_edit.state import resolve_state
 from prefect_image_edit.tasks.archive import read_archived, resolve_archive
+from prefect_image_edit.tasks.cost import BudgetExceeded, RunSpend, format_cost
 from prefect_image_edit.tasks.credentials import resolve_credentials
+from prefect_image_edit.tasks.dry_run import (
+    DryRunReport,
+    apply_cap,
+    check_archive_reachable,
+    predict_erase,
+)
 from prefect_image_edit.tasks.finish import output_path
 from prefect_image_edit.tasks.item import erase_item, variant_seeds
 from prefect_image_edit.tasks.models import (
@@ -37,9 +45,15 @@ from prefect_image_edit.tasks.prepare import (
     source_client,
 )
 from prefect_image_edit.tasks.providers import provider as provider_spec
+from prefect_image_edit.tasks.run_cost import check_prices, finish_run, start_run
 from prefect_image_edit.tasks.sources import read_source
 
-__all__ = ["erase", "publish_before_after", "resolve_blocks"]
+__all__ = [
+    "erase",
+    "publish_before_after",
+    "publish_dry_run",
+    "resolve_blocks",
+]
 
 # Frozen models: safe to share as parameter defaults.
 DEFAULT_SETTINGS = EraseSettings()
@@ -53,14 +67,25 @@ async def resolve_blocks(connections: Connections, chain: list[Provider]) -> Non
     await resolve_archive(connections.archive)
     for name in chain:
         if provider_spec(name).paid:
-            await resolve_credentials(name, connections.credentials_for(name))
+            for block in _blocks_of(connections, name):
+                await resolve_credentials(name, block)
+
+
+def _blocks_of(connections: Connections, provider: Provider) -> list[str | None]:
+    pool = list(dict.fromkeys(connections.pools.get(provider, [])))
+    return pool if pool else [connections.credentials_for(provider)]
 
 
 def credentials_by_provider(
     connections: Connections, chain: list[Provider]
-) -> dict[str, str | None]:
-    """The saved credentials block name for each provider of the chain (None: environment)."""
-    return {name: connections.credentials_for(name) for name in chain}
+) -> dict[str, str | list[str] | None]:
+    """The saved credentials block name for each provider of the chain (None: environment),
+    or, for a vendor with an account pool (``connections.pools``), the pool's block names."""
+    found: dict[str, str | list[str] | None] = {}
+    for name in chain:
+        blocks = _blocks_of(connections, name)
+        found[name] = blocks if len(blocks) > 1 else blocks[0]
+    return found
 
 
 async def _bytes_of(staged: StagedFile | None, fallback: Callable[[], Awaitable[bytes]]) -> bytes:
@@ -73,8 +98,18 @@ async def _read_source(image: str, archive: Any) -> bytes:
     return await read_source(image, s3_client=await source_client(archive))
 
 
+async def publish_dry_run(report: DryRunReport, flow_name: str) -> None:
+    """The dry run's rows and totals as a table artifact (``<flow>-dry-run``)."""
+    await acreate_table_artifact(
+        report.table(), key=f"{flow_name}-dry-run", description=report.summary()
+    )
+
+
 async def publish_before_after(
-    outcome: EraseOutcome, archive: Any, original: StagedFile | None = None
+    outcome: EraseOutcome,
+    archive: Any,
+    original: StagedFile | None = None,
+    spend: RunSpend | None = None,
 ) -> None:
     """A markdown artifact with the input and each variant as thumbnails (data URIs)."""
     storage = await resolve_archive(archive)
@@ -94,8 +129,19 @@ async def publish_before_after(
     details = [
         ("provider", outcome.provider),
         ("vendor request id", first.request_id or "-"),
-        ("paid attempts", first.attempts),
-        ("possible double charges", first.possible_double_charges),
+        (
+            "paid attempts",
+            sum(v.erased.attempts for v in outcome.variants) if first.paid else "0 (local is free)",
+        ),
+        (
+            "possible double charges",
+            sum(v.erased.possible_double_charges for v in outcome.variants),
+        ),
+        *(
+            (f"cost seed {v.seed}", "0 (cached)" if v.erased.cached else format_cost(v.cost))
+            for v in outcome.variants
+        ),
+        *((("run spend", spend.summary()),) if spend is not None else ()),
         *((f"skipped {s.provider}", s.error) for s in outcome.skipped),
     ]
     markdown = await anyio.to_thread.run_sync(
@@ -119,7 +165,9 @@ async def erase(
     policy: ResizePolicy = "downscale",
     output: OutputOptions = DEFAULT_OUTPUT,
     connections: Connections = DEFAULT_CONNECTIONS,
-) -> EraseOutcome:
+    dry_run: bool = False,
+    max_cost: float | None = None,
+) -> EraseOutcome | DryRunReport:
     """Erase the masked object from one image and archive the result before any URL expires.
 
     Args:
@@ -135,7 +183,11 @@ async def erase(
         policy: When the image breaks a provider limit: fail, downscale, or send only the
             region around the mask (crop_around_mask).
         output: Format, quality and an optional local path for the edited image.
-        connections: Saved blocks: vendor credentials and the archive storage.
+        connections: Saved blocks: vendor credentials, the archive storage and prices.
+        dry_run: Prepare and look everything up as a real run would, pay for nothing, and
+            report the provider, the cost (0 when cached) or the error a real run would hit.
+        max_cost: Spend at most this much in this run (the price table's unit, AILabTools
+            credits by default); no paid call starts that could pass it. Empty: no cap.
     """
     chain = list(dict.fromkeys([provider, *(fallback or [])]))
     seeds = variant_seeds(settings.seed, variants)
@@ -143,23 +195,53 @@ async def erase(
         for seed in seeds:
             check_output_path(output_path(output.path, seed, variants), image)
     await resolve_blocks(connections, chain)
-    outcome = await erase_item(
-        image,
-        mask,
-        chain,
-        variants=variants,
-        settings=settings,
-        policy=policy,
-        output=output,
-        credentials=credentials_by_provider(connections, chain),
-        archive=connections.archive,
-        requests_per_second=connections.requests_per_second,
-    )
-    await publish_before_after(outcome, connections.archive, outcome._original)
+    meter = await start_run(connections.prices, max_cost)
+    if not dry_run:  # a dry run reports it per item instead
+        check_prices(meter, chain)
+    if dry_run:
+        storage = await resolve_archive(connections.archive)
+        await check_archive_reachable(storage)
+        row = await predict_erase(
+            image,
+            mask,
+            chain,
+            seeds,
+            settings,
+            policy,
+            connections.archive,
+            resolve_state(),
+            meter.prices,
+        )
+        report = DryRunReport(
+            rows=apply_cap([row], max_cost), unit=meter.prices.unit, max_cost=max_cost
+        )
+        await publish_dry_run(report, "erase")
+        return Completed(message=report.summary(), data=report)
+    try:
+        outcome = await erase_item(
+            image,
+            mask,
+            chain,
+            variants=variants,
+            settings=settings,
+            policy=policy,
+            output=output,
+            credentials=credentials_by_provider(connections, chain),
+            archive=connections.archive,
+            requests_per_second=connections.requests_per_second,
+        )
+    except BudgetExceeded as error:
+        spend = await finish_run(meter)
+        return Failed(message=f"{error}; {spend.summary()}", data=error)
+    except BaseException:
+        await finish_run(meter)
+        raise
+    spend = await finish_run(meter)
+    await publish_before_after(outcome, connections.archive, outcome._original, spend)
     if outcome.failed_variants:
         done = len(outcome.variants)
         message = f"{done} of {done + len(outcome.failed_variants)} variants made; " + "; ".join(
             attempt.error for attempt in outcome.failed_variants
         )
-        return Failed(message=message, data=outcome)
-    return outcome
+        return Failed(message=f"{message}; {spend.summary()}", data=outcome)
+    return Completed(message=f"erased with {outcome.provider}; {spend.summary()}", data=outcome)

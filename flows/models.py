@@ -82,6 +82,19 @@ class Connections(BaseModel):
         description="Optional per-vendor request rate limit, shared through Prefect.",
     )
 
+    prices: str | None = Field(
+        default=None,
+        description="Name of a saved Image Edit Prices block (cost per call by vendor and "
+        "action); empty uses the published AILabTools prices, Tencent and Volcengine unknown.",
+    )
+
+    pools: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Account pools: for a vendor name, several saved credentials blocks of that "
+        'vendor, e.g. {"tencent": ["acct-1", "acct-2", "acct-3"]}; each account has its '
+        "own concurrency limit, and work goes to the accounts with free slots.",
+    )
+
     other_credentials: dict[str, str] = Field(
         default_factory=dict,
         description="Saved credentials block names by vendor name, for vendors without a field "

@@ -10,16 +10,26 @@ from __future__ import annotations
 import anyio.to_thread
 from prefect import flow
 from prefect.artifacts import acreate_markdown_artifact
-from pydantic import BaseModel, Field
+from prefect.states import Completed, Failed
+from pydantic import BaseModel, Field, PrivateAttr
 
 from prefect_image_edit.blocks.archive import ArchiveStorage
 from prefect_image_edit.flows.artifacts import artifact_key, before_after_markdown
-from prefect_image_edit.flows.erase import DEFAULT_CONNECTIONS
+from prefect_image_edit.flows.erase import DEFAULT_CONNECTIONS, publish_dry_run
 from prefect_image_edit.flows.models import Connections
-from prefect_image_edit.tasks.archive import read_archived, resolve_archive
+from prefect_image_edit.tasks.archive import find_archived, read_archived, resolve_archive
+from prefect_image_edit.tasks.cost import BudgetExceeded, PriceTable, RunSpend, format_cost
 from prefect_image_edit.tasks.credentials import resolve_credentials
+from prefect_image_edit.tasks.dry_run import (
+    DryRunReport,
+    DryRunRow,
+    apply_cap,
+    check_archive_reachable,
+    error_row,
+)
 from prefect_image_edit.tasks.models import ArchivedRef
 from prefect_image_edit.tasks.prepare import read_staged
+from prefect_image_edit.tasks.run_cost import finish_run, start_run
 from prefect_image_edit.tasks.try_on import (
     VENDOR,
     Gender,
@@ -31,7 +41,9 @@ from prefect_image_edit.tasks.try_on import (
     submit_try_on_coarse,
     submit_try_on_refiner,
 )
+from prefect_image_edit.tasks.try_on.models import PRO_ACTION, REFINER_ACTION
 from prefect_image_edit.tasks.try_on.records import records
+from prefect_image_edit.tasks.try_on.submit import coarse_key, refiner_key
 
 __all__ = ["TryOnOutcome", "try_on"]
 
@@ -51,6 +63,13 @@ class TryOnOutcome(BaseModel):
         default=0,
         description="Charges for an input already paid for (an expired or lost result).",
     )
+    cost: float | None = Field(
+        default=0.0,
+        description="What this run's billed submits cost, in the price table's unit (0 when "
+        "both results were found already paid for; None: price unknown).",
+    )
+    spend: RunSpend | None = Field(default=None, description="This run's spend by action.")
+    _outfit: PreparedOutfit | None = PrivateAttr(default=None)
 
 
 @flow(name="try-on", log_prints=False)
@@ -61,7 +80,9 @@ async def try_on(
     bottom_garment: str | None = None,
     timeout_seconds: float = 3600,
     connections: Connections = DEFAULT_CONNECTIONS,
-) -> TryOnOutcome:
+    dry_run: bool = False,
+    max_cost: float | None = None,
+) -> TryOnOutcome | DryRunReport:
     """Dress a person in garments: Try on Clothes Pro, then the Refiner; archive both results.
 
     Args:
@@ -71,10 +92,104 @@ async def try_on(
         bottom_garment: Optional bottom garment; leave empty for a dress.
         timeout_seconds: Give up waiting for each job after this long (never past the
             vendor's 24 h retention).
-        connections: Saved blocks: AILabTools credentials and the archive storage.
+        connections: Saved blocks: AILabTools credentials, the archive storage and prices.
+        dry_run: Prepare the images and look the jobs up as a real run would, pay for
+            nothing, and report the cost (0 when already paid for) or the error.
+        max_cost: Spend at most this much in this run (AILabTools credits by default); a
+            submit that could pass it is not made.
     """
     archive = await resolve_archive(connections.archive)
     credentials = await resolve_credentials(VENDOR, connections.ailabtools)
+    meter = await start_run(connections.prices, max_cost)
+    if dry_run:
+        report = await _dry_run(
+            person_image, top_garment, bottom_garment, gender, archive, meter.prices, max_cost
+        )
+        await publish_dry_run(report, "try-on")
+        return Completed(message=report.summary(), data=report)
+    try:
+        outcome = await _try_on(
+            person_image,
+            top_garment,
+            gender,
+            bottom_garment,
+            timeout_seconds,
+            connections,
+            archive,
+            credentials,
+        )
+    except BudgetExceeded as error:
+        spend = await finish_run(meter)
+        return Failed(message=f"{error}; {spend.summary()}", data=error)
+    except BaseException:
+        await finish_run(meter)
+        raise
+    spend = await finish_run(meter)
+    outfit = outcome._outfit
+    outcome = outcome.model_copy(update={"cost": spend.total, "spend": spend})
+    await _publish(outcome, outfit, archive)
+    return Completed(message=f"dressed and refined; {spend.summary()}", data=outcome)
+
+
+async def _dry_run(
+    person_image: str,
+    top_garment: str,
+    bottom_garment: str | None,
+    gender: Gender,
+    archive: ArchiveStorage,
+    prices: PriceTable,
+    max_cost: float | None,
+) -> DryRunReport:
+    """Prepare as the real run does; each job is free if already paid for, else its price."""
+    await check_archive_reachable(archive)
+    try:
+        outfit = await prepare_try_on(person_image, top_garment, bottom_garment, archive)
+    except Exception as error:
+        rows = [error_row(person_image, error, "ailabtools")]
+        return DryRunReport(rows=rows, unit=prices.unit, max_cost=max_cost)
+    book = records()
+
+    async def done(key: str) -> str | None:
+        """The archived sha256 of a job already paid for, "" if paid but not archived yet."""
+        record = await book.store.get(key)
+        if await find_archived(archive, record) is not None:
+            return record.archived_sha256
+        return "" if await book.paid_job(key) is not None else None
+
+    coarse = await done(coarse_key(outfit))
+    refined = await done(refiner_key(outfit, coarse, gender)) if coarse else None
+    rows = []
+    for action, found, label in (
+        (PRO_ACTION, coarse, "coarse"),
+        (REFINER_ACTION, refined, "refined"),
+    ):
+        calls = 0 if found is not None else 1
+        price = prices.price(VENDOR, action)
+        rows.append(
+            DryRunRow(
+                item=f"{person_image} ({label})",
+                provider=VENDOR,
+                vendor=VENDOR,
+                action=action,
+                calls=calls,
+                price=price,
+                cached=calls == 0,
+                cost=0.0 if calls == 0 else price,
+            )
+        )
+    return DryRunReport(rows=apply_cap(rows, max_cost), unit=prices.unit, max_cost=max_cost)
+
+
+async def _try_on(
+    person_image: str,
+    top_garment: str,
+    gender: Gender,
+    bottom_garment: str | None,
+    timeout_seconds: float,
+    connections: Connections,
+    archive: ArchiveStorage,
+    credentials,
+) -> TryOnOutcome:
     rps = connections.requests_per_second
     outfit = await prepare_try_on(person_image, top_garment, bottom_garment, archive)
 
@@ -97,7 +212,7 @@ async def try_on(
         possible_double_charges=charges.possible_double_charges,
         repayments=charges.repayments,
     )
-    await _publish(outcome, outfit, archive)
+    outcome._outfit = outfit
     return outcome
 
 
@@ -114,6 +229,8 @@ async def _publish(outcome: TryOnOutcome, outfit: PreparedOutfit, archive: Archi
         ("coarse task", outcome.coarse_job.task_id),
         ("refiner task", outcome.refined_job.task_id),
         ("possible double charges", str(outcome.possible_double_charges)),
+        ("cost", format_cost(outcome.cost)),
+        *((("run spend", outcome.spend.summary()),) if outcome.spend is not None else ()),
     ]
     person = outfit.person_source
     await acreate_markdown_artifact(

@@ -33,7 +33,7 @@ from prefect_image_edit.state import model
 from prefect_image_edit.state.errors import LockBusy
 from prefect_image_edit.state.flock import FlockLockManager
 from prefect_image_edit.state.model import PENDING_STATES, PaidCall
-from prefect_image_edit.state.store import StateStore
+from prefect_image_edit.state.store import COUNTER_EPSILON, StateStore
 
 __all__ = ["EmbeddedStore"]
 
@@ -99,6 +99,32 @@ class EmbeddedStore(StateStore):
     async def remember(self, key: str, value: dict[str, Any]) -> None:
         data = json.dumps(value, sort_keys=True, default=str).encode()
         await asyncio.to_thread(atomic_write, self._memo_path(key), data)
+
+    def _counter_path(self, key: str) -> Path:
+        return self.directory / "counters" / f"{_name(key)}.json"
+
+    def _read_counter(self, key: str) -> float:
+        try:
+            return float(json.loads(self._counter_path(key).read_bytes())["total"])
+        except (FileNotFoundError, ValueError, KeyError):
+            return 0.0
+
+    def _add_to_counter(self, key: str, amount: float, cap: float | None) -> float | None:
+        with self._mutex("counter/" + key):
+            total = self._read_counter(key) + amount
+            if cap is not None and amount > 0 and total > cap + COUNTER_EPSILON:
+                return None
+            data = json.dumps({"key": key, "total": total}).encode()
+            atomic_write(self._counter_path(key), data, durable=True)
+            return total
+
+    async def add_to_counter(
+        self, key: str, amount: float, *, cap: float | None = None
+    ) -> float | None:
+        return await asyncio.to_thread(self._add_to_counter, key, amount, cap)
+
+    async def counter(self, key: str) -> float:
+        return await asyncio.to_thread(self._read_counter, key)
 
     def _pending(self, limit: int | None) -> list[PaidCall]:
         records = []

@@ -34,7 +34,7 @@ import asyncpg
 from prefect_image_edit.state import model
 from prefect_image_edit.state.errors import LockBusy, StateUnavailableError, mask_url
 from prefect_image_edit.state.model import PENDING_STATES, PaidCall
-from prefect_image_edit.state.store import StateStore
+from prefect_image_edit.state.store import COUNTER_EPSILON, StateStore
 
 __all__ = ["CONNECT_TIMEOUT_S", "TABLE", "PostgresStore", "lock_id"]
 
@@ -45,6 +45,7 @@ CONNECT_TIMEOUT_S = 5.0
 
 TABLE = "image_edit_calls"
 MEMO_TABLE = "image_edit_memo"
+COUNTER_TABLE = "image_edit_counters"
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS {TABLE} (
@@ -61,6 +62,11 @@ CREATE INDEX IF NOT EXISTS {TABLE}_pending ON {TABLE} (expires_at, created_at)
 CREATE TABLE IF NOT EXISTS {MEMO_TABLE} (
     key         text PRIMARY KEY,
     value       jsonb NOT NULL,
+    updated_at  timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS {COUNTER_TABLE} (
+    key         text PRIMARY KEY,
+    total       double precision NOT NULL,
     updated_at  timestamptz NOT NULL DEFAULT now()
 );
 """
@@ -209,6 +215,34 @@ class PostgresStore(StateStore):
                 f"SELECT key, value::text FROM {MEMO_TABLE} WHERE key = ANY($1::text[])", keys
             )
         return {row["key"]: json.loads(row["value"]) for row in rows}
+
+    async def add_to_counter(
+        self, key: str, amount: float, *, cap: float | None = None
+    ) -> float | None:
+        # One statement: the row lock of the upsert serialises concurrent adds, and the WHERE
+        # clauses refuse an add past the cap without writing anything.
+        limit = None if cap is None or amount <= 0 else cap + COUNTER_EPSILON
+        pools = await self._pools()
+        with self._translate():
+            return await pools.data.fetchval(
+                f"INSERT INTO {COUNTER_TABLE} AS c (key, total) "
+                "SELECT $1, $2::float8 WHERE $3::float8 IS NULL OR $2::float8 <= $3::float8 "
+                "ON CONFLICT (key) DO UPDATE SET total = c.total + EXCLUDED.total, "
+                "updated_at = now() "
+                "WHERE $3::float8 IS NULL OR c.total + EXCLUDED.total <= $3::float8 "
+                "RETURNING total",
+                key,
+                float(amount),
+                limit,
+            )
+
+    async def counter(self, key: str) -> float:
+        pools = await self._pools()
+        with self._translate():
+            total = await pools.data.fetchval(
+                f"SELECT total FROM {COUNTER_TABLE} WHERE key = $1", key
+            )
+        return float(total or 0.0)
 
     async def remember(self, key: str, value: dict[str, Any]) -> None:
         pools = await self._pools()

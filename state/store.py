@@ -20,7 +20,10 @@ from typing import Any
 
 from prefect_image_edit.state.model import PaidCall, RepaymentReason
 
-__all__ = ["StateStore"]
+__all__ = ["COUNTER_EPSILON", "StateStore"]
+
+COUNTER_EPSILON = 1e-9
+"""Tolerance of the cap check: prices like 0.1 add up to 0.30000000000000004."""
 
 
 class StateStore(ABC):
@@ -61,6 +64,23 @@ class StateStore(ABC):
     @abstractmethod
     async def remember(self, key: str, value: dict[str, Any]) -> None:
         """Store ``value`` (JSON) under ``key``, replacing what was there."""
+
+    # -- counters ----------------------------------------------------------------------------
+
+    async def add_to_counter(
+        self, key: str, amount: float, *, cap: float | None = None
+    ) -> float | None:
+        """Atomically add ``amount`` to the counter ``key`` (missing: 0), unless the new total
+        would exceed ``cap``; returns the new total, or None (nothing added) when it would.
+
+        A run's budget lives here, so every machine of one run draws on the same figure: a
+        reservation is an add with the cap, a release an add of the negative amount.
+        """
+        raise NotImplementedError(f"{type(self).__name__} keeps no counters")
+
+    async def counter(self, key: str) -> float:
+        """The counter ``key``'s total (0 if it was never added to)."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no counters")
 
     # -- the per-input lock ------------------------------------------------------------------
 

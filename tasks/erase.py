@@ -25,6 +25,8 @@ against the archive before it is returned. The state's verified lookup replaces 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -47,6 +49,7 @@ from prefect_image_edit.tasks.archive import (
     resolve_archive,
     store_bytes,
 )
+from prefect_image_edit.tasks.cost import CallMeter
 from prefect_image_edit.tasks.credentials import resolve_credentials
 from prefect_image_edit.tasks.limits import vendor_slot
 from prefect_image_edit.tasks.models import (
@@ -59,10 +62,17 @@ from prefect_image_edit.tasks.models import (
 )
 from prefect_image_edit.tasks.paid import pay_once
 from prefect_image_edit.tasks.policy import content_key, retry_delays, should_retry
+from prefect_image_edit.tasks.pools import AccountPool, run_pool
 from prefect_image_edit.tasks.prepare import read_staged, stage_bytes
 from prefect_image_edit.tasks.providers import ProviderSpec, call_provider, vendor_parameters
 from prefect_image_edit.tasks.providers import provider as provider_spec
-from prefect_image_edit.vendors.errors import BadResultError, SeedRejectedError
+from prefect_image_edit.tasks.run_cost import run_meter
+from prefect_image_edit.vendors.errors import (
+    BadResultError,
+    ErrorKind,
+    SeedRejectedError,
+    VendorError,
+)
 from prefect_image_edit.vendors.results import EraseResult, validate_result_image
 
 __all__ = [
@@ -159,18 +169,83 @@ async def _result_in_hand(
     return data, None
 
 
+class Accounts:
+    """Where one erase's paid request gets its slot and client: one account, or a pool.
+
+    With a pool (several credentials blocks of the vendor) the slot is the least busy
+    account's, the client that account's, and an account out of credits is dropped for the
+    run and the request goes to another (``tasks.pools``).
+    """
+
+    def __init__(
+        self, vendor: str, blocks: dict[str, CredentialsBlock], pool: AccountPool | None
+    ) -> None:
+        self.vendor, self.blocks, self.pool = vendor, blocks, pool
+        self.first = next(iter(blocks.values()))
+        self.current: str = next(iter(blocks))
+        self._clients: dict[str, Any] = {}
+
+    @classmethod
+    async def resolve(
+        cls, vendor: str, credentials: str | list[str] | CredentialsBlock | None
+    ) -> Accounts:
+        if isinstance(credentials, (list, tuple)) and len(credentials) > 1:
+            names = list(dict.fromkeys(credentials))
+            blocks = {name: await resolve_credentials(vendor, name) for name in names}
+            return cls(vendor, blocks, run_pool(vendor, names))
+        if isinstance(credentials, (list, tuple)):
+            credentials = credentials[0] if credentials else None
+        block = await resolve_credentials(vendor, credentials)
+        return cls(vendor, {"default": block}, None)
+
+    @asynccontextmanager
+    async def slot(self, requests_per_second: float | None) -> AsyncIterator[None]:
+        if self.pool is None:
+            async with vendor_slot(self.vendor, requests_per_second=requests_per_second):
+                yield
+            return
+        async with self.pool.slot(requests_per_second) as block:
+            self.current = block
+            yield
+
+    def client(self) -> Any:
+        """The client of the account holding the slot (made once per account)."""
+        if self.current not in self._clients:
+            self._clients[self.current] = self.blocks[self.current].get_client()
+        return self._clients[self.current]
+
+    async def drop_on(self, error: VendorError) -> bool:
+        """Drop the account that answered "no credits" (or arrears) from the pool; whether
+        the request may go to another account."""
+        if self.pool is None or error.kind is not ErrorKind.NO_CREDITS:
+            return False
+        await self.pool.drop(self.current, f"{error.code or error.kind}: {error.message}")
+        return bool(self.pool.live)
+
+    async def aclose(self) -> None:
+        for client in self._clients.values():
+            await client.aclose()
+        self._clients.clear()
+
+
 async def _pay_for_result(
     store: StateStore,
     key: str,
     spec: ProviderSpec,
-    client: Any,
+    accounts: Accounts | None,
     inputs: PreparedInputs,
     settings: EraseSettings,
     requests_per_second: float | None,
     repayment: RepaymentReason | None,
     detail: str | None = None,
+    meter: CallMeter | None = None,
 ) -> tuple[PaidCall, bytes]:
-    """Make the paid call (another seed after a rejected output); stage its bytes at once."""
+    """Make the paid call (another seed after a rejected output); stage its bytes at once.
+
+    ``accounts`` gives the slot and the client (one account, or the free account of a pool;
+    None for ``local``). ``meter`` reserves each request's price before it goes out (the
+    run's ``max_cost``) and counts what was billed.
+    """
     logger = get_run_logger()
     image, mask = read_staged(inputs.image), read_staged(inputs.mask)
     if image is None or mask is None:
@@ -190,15 +265,28 @@ async def _pay_for_result(
         )
 
         async def send(seed: int = seed) -> EraseResult:
+            client = accounts.client() if accounts is not None else None
             return await call_provider(spec.name, client, image, mask, settings, seed)
 
-        slot = (
-            vendor_slot(spec.vendor, requests_per_second=requests_per_second) if spec.paid else None
-        )
         try:
-            result = await pay_once(
-                store, call, send, slot=slot, repayment=repayment, detail=detail
-            )
+            while True:
+                slot = accounts.slot(requests_per_second) if accounts is not None else None
+                try:
+                    result = await pay_once(
+                        store,
+                        call,
+                        send,
+                        slot=slot,
+                        repayment=repayment,
+                        detail=detail,
+                        meter=meter if spec.paid else None,
+                    )
+                except VendorError as error:
+                    if accounts is None or not await accounts.drop_on(error):
+                        raise
+                    repayment = None  # refused, not billed: the record is failed, not paid
+                    continue
+                break
         except SeedRejectedError as error:
             logger.warning(
                 "%s rejected seed %s (%s); trying another", spec.vendor, seed, error.code
@@ -303,6 +391,7 @@ def _result(
     *,
     staged: StagedFile | None = None,
     cached: bool = False,
+    cost: float | None = 0.0,
 ) -> ErasedImage:
     spec = provider_spec(provider)
     return ErasedImage(
@@ -319,6 +408,8 @@ def _result(
         possible_double_charges=record.possible_double_charges,
         repayments=len(record.repayments),
         cached=cached,
+        cost=cost if spec.paid else 0.0,
+        paid=spec.paid,
     )
 
 
@@ -326,7 +417,7 @@ async def _erase(
     inputs: PreparedInputs,
     provider: Provider,
     settings: EraseSettings | None,
-    credentials: str | CredentialsBlock | None,
+    credentials: str | list[str] | CredentialsBlock | None,
     archive: str | ArchiveStorage | None,
     requests_per_second: float | None,
 ) -> ErasedImage:
@@ -338,10 +429,11 @@ async def _erase(
         )
     key = erase_key(inputs, provider, settings)
     storage = await resolve_archive(archive)
-    block = await resolve_credentials(spec.vendor, credentials) if spec.paid else None
-    origins = result_origins(block) if block is not None else ()
+    accounts = await Accounts.resolve(spec.vendor, credentials) if spec.paid else None
+    origins = result_origins(accounts.first) if accounts is not None else ()
     store = resolve_state()
     logger = get_run_logger()
+    meter = CallMeter(run_meter(), spec.vendor, spec.action, key)
     async with store.lock(key):
         record = await store.get(key)
         archived = await find_archived(storage, record)
@@ -355,29 +447,31 @@ async def _erase(
             if repayment is RepaymentReason.ARCHIVE_MISSING:
                 detail = f"{record.archived_uri} is not in {storage.get_store().location}"
             await anyio.to_thread.run_sync(check_archive, storage.get_store())
-            client = block.get_client() if block is not None else None
             try:
                 record, data = await _pay_for_result(
                     store,
                     key,
                     spec,
-                    client,
+                    accounts,
                     inputs,
                     settings,
                     requests_per_second,
                     repayment,
                     detail,
+                    meter,
                 )
             finally:
-                if client is not None:
-                    await client.aclose()
+                if accounts is not None:
+                    await accounts.aclose()
         else:
             logger.info("archiving the result paid for by an earlier attempt")
             record = await store.get(key)
         record, archived = await archive_recorded(store, record, data, storage, provider=provider)
         staged = stage_bytes(data, hashlib.sha256(data).hexdigest(), archived.media_type)
         logger.info("archived %s", archived.uri)
-        return _result(record, provider, archived, staged=staged)
+        # every billed attempt for this input in this run, earlier tries of the step included
+        cost = meter.run.cost_for(key)
+        return _result(record, provider, archived, staged=staged, cost=cost)
 
 
 _TASK_OPTIONS: dict[str, Any] = {

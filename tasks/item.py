@@ -212,7 +212,7 @@ async def erase_item(
     settings: EraseSettings | None = None,
     policy: ResizePolicy = "downscale",
     output: OutputOptions | None = None,
-    credentials: dict[str, str | None] | None = None,
+    credentials: dict[str, str | list[str] | None] | None = None,
     archive: str | None = None,
     requests_per_second: float | None = None,
 ) -> EraseOutcome:
@@ -226,7 +226,8 @@ async def erase_item(
         settings: Vendor parameters.
         policy: What to do when the image breaks a provider's limits.
         output: Format, quality and local path of the edited image.
-        credentials: Provider -> saved credentials block name (None: environment).
+        credentials: Provider -> saved credentials block name (None: environment), or a
+            list of names: an account pool (see ``tasks.pools``).
         archive: The archive storage block's ``slug/name`` (None: the local default).
         requests_per_second: Optional per-vendor request rate, shared through Prefect.
     """

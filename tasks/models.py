@@ -17,6 +17,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    computed_field,
     field_validator,
     model_validator,
 )
@@ -315,6 +316,15 @@ class ErasedImage(BaseModel):
     cached: bool = Field(
         default=False, description="Found already paid for and archived: nothing was sent."
     )
+    cost: float | None = Field(
+        default=0.0,
+        description="What this step's billed requests cost in the price table's unit: every "
+        "billed attempt (resends and re-payments too); 0 for a cache hit or the free local "
+        "provider; None when the price is unknown.",
+    )
+    paid: bool = Field(
+        default=True, description="Whether the provider charges for calls (False: local)."
+    )
 
 
 class FinalImage(BaseModel):
@@ -344,6 +354,12 @@ class Variant(BaseModel):
     erased: ErasedImage
     final: FinalImage
 
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def cost(self) -> float | None:
+        """What this variant's paid call cost (0 when cached or local; None: unknown)."""
+        return self.erased.cost
+
 
 class EraseOutcome(BaseModel):
     """What an erase produced, where it went, and what it cost."""
@@ -365,3 +381,11 @@ class EraseOutcome(BaseModel):
     @property
     def archived(self) -> list[ArchivedRef]:
         return [v.final.archived for v in self.variants]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def cost(self) -> float | None:
+        """What the variants' paid calls cost together (None when a price is unknown)."""
+        from prefect_image_edit.tasks.cost import add_costs
+
+        return add_costs(v.erased.cost for v in self.variants)

@@ -14,12 +14,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, nullcontext
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from prefect_image_edit.state import PaidCall, RepaymentReason, StateStore
 from prefect_image_edit.vendors.errors import ErrorKind, RetryVerdict, VendorError
 
-__all__ = ["MAX_AMBIGUOUS_FAILURES", "pay_once"]
+__all__ = ["MAX_AMBIGUOUS_FAILURES", "Meter", "may_have_billed", "pay_once"]
 
 T = TypeVar("T")
 
@@ -27,10 +27,35 @@ MAX_AMBIGUOUS_FAILURES = 2
 """The first ambiguous failure may be retried once; the second is final."""
 
 
+class Meter(Protocol):
+    """Reserves a call's price before it goes out and settles it after (``tasks.cost``)."""
+
+    async def reserve(self) -> None: ...
+
+    async def settle(self, billed: bool) -> None: ...
+
+
+def may_have_billed(error: BaseException) -> bool:
+    """Whether a failed request may still have been billed by the vendor.
+
+    A vendor error bills only when the job may have run: an ambiguous failure after the
+    request was sent, or a paid but unusable result. Refusals (bad input, auth, no credits,
+    rate limits, a rejected seed) and requests the vendor did not accept cost nothing. A
+    timeout or a cancellation while the request was out may have been billed; so may any
+    failure the pack did not classify.
+    """
+    if getattr(error, "possibly_billed", False):
+        return True
+    if isinstance(error, VendorError):
+        return error.retry is RetryVerdict.RETRY_ONCE or error.kind is ErrorKind.BAD_RESULT
+    return True
+
+
 def _permanent(error: VendorError, reason: str) -> VendorError:
     copy = type(error).__new__(type(error))
     copy.__dict__.update(error.__dict__)
     copy.retry = RetryVerdict.PERMANENT
+    copy.possibly_billed = True
     copy.message = f"{error.message} ({reason})"
     copy.args = (copy._render(),)
     return copy
@@ -45,6 +70,7 @@ async def pay_once(
     repayment: RepaymentReason | None = None,
     detail: str | None = None,
     persist: Callable[[T], Awaitable[object]] | None = None,
+    meter: Meter | None = None,
 ) -> T:
     """Send one paid request through ``send()``, keeping the shared state truthful around it.
 
@@ -61,33 +87,64 @@ async def pay_once(
     ``persist(answer)``, if given, runs before the slot is released: an async job's task id is
     what was paid for, and is written before anything else can fail.
 
+    ``meter``, if given, reserves the call's price once the slot is held, before anything is
+    recorded or sent (``BudgetExceeded`` there means nothing was paid), and settles it after:
+    kept when the vendor may have billed (``may_have_billed``), released otherwise.
+
     Returns:
         Whatever ``send()`` returns; the caller records the answer (``record_answer``).
     """
     async with slot or nullcontext():
-        if repayment is not None:
-            started = await store.record_repayment(call, repayment, detail)
-        else:
-            started = await store.begin(call)
+        if meter is not None:
+            await meter.reserve()
+        sent: list[bool] = []
         try:
-            answer = await send()
-        except VendorError as error:
-            await _record_vendor_failure(store, started, error)
-            if (
-                error.retry is RetryVerdict.RETRY_ONCE
-                and started.ambiguous_failures + 1 >= MAX_AMBIGUOUS_FAILURES
-            ):
-                raise _permanent(error, "already resent once after an ambiguous failure") from error
+            answer = await _send_recorded(store, call, send, repayment, detail, sent)
+        except BaseException as error:
+            if meter is not None:
+                await asyncio.shield(meter.settle(bool(sent) and may_have_billed(error)))
             raise
-        except (asyncio.CancelledError, TimeoutError) as error:
-            # Interrupted while the request was out: the vendor may have accepted it.
-            await asyncio.shield(
-                store.record_ambiguous_failure(started.key, f"interrupted: {type(error).__name__}")
-            )
-            raise
+        if meter is not None:
+            await meter.settle(True)
         if persist is not None:
             await persist(answer)
         return answer
+
+
+async def _send_recorded(
+    store: StateStore,
+    call: PaidCall,
+    send: Callable[[], Awaitable[T]],
+    repayment: RepaymentReason | None,
+    detail: str | None,
+    sent: list[bool],
+) -> T:
+    """Record the request as in flight, send it, record a failure by its verdict.
+
+    ``sent`` gets an item once the request may have left (nothing is billed before).
+    """
+    if repayment is not None:
+        started = await store.record_repayment(call, repayment, detail)
+    else:
+        started = await store.begin(call)
+    try:
+        sent.append(True)
+        answer = await send()
+    except VendorError as error:
+        await _record_vendor_failure(store, started, error)
+        if (
+            error.retry is RetryVerdict.RETRY_ONCE
+            and started.ambiguous_failures + 1 >= MAX_AMBIGUOUS_FAILURES
+        ):
+            raise _permanent(error, "already resent once after an ambiguous failure") from error
+        raise
+    except (asyncio.CancelledError, TimeoutError) as error:
+        # Interrupted while the request was out: the vendor may have accepted it.
+        await asyncio.shield(
+            store.record_ambiguous_failure(started.key, f"interrupted: {type(error).__name__}")
+        )
+        raise
+    return answer
 
 
 async def _record_vendor_failure(store: StateStore, started: PaidCall, error: VendorError) -> None:

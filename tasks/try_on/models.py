@@ -104,6 +104,11 @@ class TryOnJob(BaseModel):
     possible_double_charges: int = Field(
         default=0, description="Requests that may have been billed twice (see the ledger)."
     )
+    cost: float | None = Field(
+        default=0.0,
+        description="What submitting cost in this run, in the price table's unit (0: resumed "
+        "or cached; None: price unknown).",
+    )
 
 
 class FinishedJob(BaseModel):

@@ -34,7 +34,7 @@ from prefect_image_edit.state import (
     resolve_state,
 )
 from prefect_image_edit.tasks.models import ArchivedRef
-from prefect_image_edit.tasks.paid import pay_once
+from prefect_image_edit.tasks.paid import Meter, pay_once
 from prefect_image_edit.tasks.try_on.models import VENDOR
 from prefect_image_edit.vendors.results import TaskResult, TaskState, TaskSubmission
 
@@ -102,6 +102,7 @@ class TryOnRecords:
         parameters: Mapping[str, Any],
         send: Callable[[], Awaitable[TaskSubmission]],
         slot: Slot | None = None,
+        meter: Meter | None = None,
     ) -> PaidCall:
         """Send one paid submit under the money rules and persist its task id at once.
 
@@ -142,6 +143,7 @@ class TryOnRecords:
             repayment=reason,
             detail=current.error if reason is not None else None,
             persist=persist,
+            meter=meter,
         )
         return marked[0]
 

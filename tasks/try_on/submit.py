@@ -36,6 +36,7 @@ from prefect_image_edit.blocks.archive import ArchiveStorage
 from prefect_image_edit.errors import InputError
 from prefect_image_edit.state import PaidCall
 from prefect_image_edit.tasks.archive import read_archived, resolve_archive
+from prefect_image_edit.tasks.cost import CallMeter
 from prefect_image_edit.tasks.credentials import resolve_credentials
 from prefect_image_edit.tasks.limits import vendor_slot
 from prefect_image_edit.tasks.models import ArchivedRef, StagedFile
@@ -46,6 +47,7 @@ from prefect_image_edit.tasks.policy import (
     state_lock_cache_policy,
 )
 from prefect_image_edit.tasks.prepare import read_staged
+from prefect_image_edit.tasks.run_cost import run_meter
 from prefect_image_edit.tasks.try_on.models import (
     COARSE_PARAMETERS,
     PRO_ACTION,
@@ -109,7 +111,7 @@ async def _staged_bytes(outfit: PreparedOutfit) -> dict[str, bytes]:
     }
 
 
-def _job(stage: Stage, record: PaidCall, *, resumed: bool) -> TryOnJob:
+def _job(stage: Stage, record: PaidCall, *, resumed: bool, cost: float | None = 0.0) -> TryOnJob:
     """The job a record holds. A resumed job counts from the moment its request was paid for
     (the record's creation, or its last re-payment: the earliest moment it may have been
     accepted), so polling never outlives the vendor's retention."""
@@ -125,6 +127,7 @@ def _job(stage: Stage, record: PaidCall, *, resumed: bool) -> TryOnJob:
         parameters=record.parameters,
         attempts=record.attempts,
         possible_double_charges=record.possible_double_charges,
+        cost=0.0 if resumed else cost,
     )
 
 
@@ -160,6 +163,7 @@ async def _submit(
         images.update(await load_extra())
     inputs = {**outfit.inputs(), **(extra or {})}
     block = await resolve_credentials(VENDOR, credentials)
+    meter = CallMeter(run_meter(), VENDOR, action, key)
     async with block.get_client() as client:
 
         async def send() -> TaskSubmission:
@@ -172,9 +176,10 @@ async def _submit(
             parameters=parameters,
             send=send,
             slot=lambda: vendor_slot(VENDOR, requests_per_second=requests_per_second),
+            meter=meter,
         )
     logger.info("%s job %s submitted (attempt %s)", stage, record.task_id, record.attempts)
-    return _job(stage, record, resumed=False)
+    return _job(stage, record, resumed=False, cost=meter.run.cost_for(key))
 
 
 _SUBMIT_OPTIONS: dict[str, Any] = {

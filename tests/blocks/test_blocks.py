@@ -14,6 +14,7 @@ from prefect.testing.standard_test_suites import BlockStandardTestSuite
 import prefect_image_edit
 from prefect_image_edit.blocks import (
     AILabToolsCredentials,
+    ImageEditPrices,
     LocalArchiveStorage,
     S3ArchiveStorage,
     TencentCloudCredentials,
@@ -27,6 +28,7 @@ BLOCKS = [
     VolcengineCredentials,
     S3ArchiveStorage,
     LocalArchiveStorage,
+    ImageEditPrices,
 ]
 SECRET = "sk-example-very-secret-0123456789"
 

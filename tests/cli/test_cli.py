@@ -51,6 +51,16 @@ def test_erase_with_the_local_provider_writes_the_result(photo, tmp_path):
         assert red < green  # the red ball is gone
 
 
+def test_a_dry_run_prints_what_it_would_cost_and_writes_nothing(photo, tmp_path):
+    out = tmp_path / "clean.png"
+    done = _run("erase", str(photo), "--box", "75,45,125,95", "--out", str(out), "--dry-run")
+    assert done.returncode == 0, done.stderr
+    assert "provider=local" in done.stdout
+    assert "status=free" in done.stdout or "status=cached" in done.stdout  # local costs nothing
+    assert "would cost 0 credits (0 paid calls)" in done.stdout
+    assert not out.exists()
+
+
 @pytest.mark.parametrize(
     ("make_args", "expected"),
     [

@@ -313,3 +313,56 @@ async def test_remembered_items_are_recalled_in_one_call(store):
     found = await store.recall(["item-a", "item-b", "item-c"])
     assert found == {"item-a": {"final": "s3://b/a2.png"}, "item-b": {"final": "s3://b/b.png"}}
     assert await store.recall([]) == {}
+
+
+async def test_counter_adds_up_to_its_cap_and_never_past_it(store):
+    assert await store.counter("budget") == 0
+    assert await store.add_to_counter("budget", 20, cap=50) == 20
+    assert await store.add_to_counter("budget", 20, cap=50) == 40
+    assert await store.add_to_counter("budget", 20, cap=50) is None  # 60 > 50: nothing added
+    assert await store.counter("budget") == 40
+    assert await store.add_to_counter("budget", -20) == 20  # a release ignores the cap
+    assert await store.add_to_counter("budget", 30, cap=50) == 50  # exactly the cap is fine
+    assert await store.add_to_counter("other", 60, cap=50) is None  # a first add past the cap
+    assert await store.counter("other") == 0
+    assert await store.add_to_counter("free", 0.1) == pytest.approx(0.1)
+
+
+async def test_concurrent_reservations_never_exceed_the_cap(state_url):
+    # Separate stores (separate connections / file handles), as on separate machines.
+    from prefect_image_edit.state.resolve import build_state
+
+    stores = [build_state(state_url) for _ in range(4)]
+    try:
+        results = await asyncio.gather(
+            *(stores[i % 4].add_to_counter("run", 7, cap=50) for i in range(20))
+        )
+    finally:
+        for s in stores:
+            await s.close()
+    granted = [r for r in results if r is not None]
+    assert len(granted) == 7  # 7 * 7 = 49 <= 50 < 56
+    assert sorted(granted) == [7 * (i + 1) for i in range(7)]
+
+
+async def test_a_run_budget_holds_across_machines_sharing_the_state(state_url):
+    """Two processes' meters of one run (separate connections) never reserve past the cap."""
+    from prefect_image_edit.state.resolve import build_state
+    from prefect_image_edit.tasks.cost import BudgetExceeded, PriceTable, RunMeter, budget_key
+
+    stores = [build_state(state_url) for _ in range(2)]
+    meters = [RunMeter(PriceTable.defaults(), cap=100, store=s, run_id="run-1") for s in stores]
+    try:
+        results = await asyncio.gather(
+            *(meters[i % 2].reserve("ailabtools", "RemoveObjectsAdvanced") for i in range(12)),
+            return_exceptions=True,
+        )
+        assert sum(r == 20 for r in results) == 5
+        assert sum(isinstance(r, BudgetExceeded) for r in results) == 7
+        assert await stores[0].counter(budget_key("run-1")) == 100
+        # a release (a request the vendor refused) makes room for the next one
+        await meters[0].settle("ailabtools", "RemoveObjectsAdvanced", 20, billed=False)
+        assert await stores[1].counter(budget_key("run-1")) == 80
+    finally:
+        for s in stores:
+            await s.close()
