@@ -25,6 +25,8 @@ against the archive before it is returned. The state's verified lookup replaces 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,8 +37,8 @@ from prefect.blocks.abstract import CredentialsBlock
 from prefect.cache_policies import NO_CACHE
 
 from prefect_image_edit.archive.archiver import ArchiveError
-from prefect_image_edit.archive.health import check_archive, note_failure, note_success
-from prefect_image_edit.archive.store import ArchiveStoreError
+from prefect_image_edit.archive.health import acheck_archive, note_failure, note_success
+from prefect_image_edit.archive.store import ArchiveStore, ArchiveStoreError
 from prefect_image_edit.blocks.archive import ArchiveStorage
 from prefect_image_edit.blocks.credentials import result_origins
 from prefect_image_edit.errors import InputError, ResultExpired
@@ -159,6 +161,17 @@ async def _result_in_hand(
     return data, None
 
 
+@asynccontextmanager
+async def _slot_while_archive_answers(
+    slot: AbstractAsyncContextManager[object], archive: ArchiveStore
+) -> AsyncIterator[None]:
+    """The vendor slot, then the archive's health once more: a call that queued for the slot
+    while the archive died is not paid for (nothing is recorded before this passes)."""
+    async with slot:
+        await acheck_archive(archive)
+        yield
+
+
 async def _pay_for_result(
     store: StateStore,
     key: str,
@@ -169,6 +182,7 @@ async def _pay_for_result(
     requests_per_second: float | None,
     repayment: RepaymentReason | None,
     detail: str | None = None,
+    archive: ArchiveStore | None = None,
 ) -> tuple[PaidCall, bytes]:
     """Make the paid call (another seed after a rejected output); stage its bytes at once."""
     logger = get_run_logger()
@@ -195,6 +209,8 @@ async def _pay_for_result(
         slot = (
             vendor_slot(spec.vendor, requests_per_second=requests_per_second) if spec.paid else None
         )
+        if slot is not None and archive is not None:
+            slot = _slot_while_archive_answers(slot, archive)
         try:
             result = await pay_once(
                 store, call, send, slot=slot, repayment=repayment, detail=detail
@@ -354,7 +370,7 @@ async def _erase(
             detail = None
             if repayment is RepaymentReason.ARCHIVE_MISSING:
                 detail = f"{record.archived_uri} is not in {storage.get_store().location}"
-            await anyio.to_thread.run_sync(check_archive, storage.get_store())
+            await acheck_archive(storage.get_store())
             client = block.get_client() if block is not None else None
             try:
                 record, data = await _pay_for_result(
@@ -367,6 +383,7 @@ async def _erase(
                     requests_per_second,
                     repayment,
                     detail,
+                    storage.get_store(),
                 )
             finally:
                 if client is not None:
