@@ -14,10 +14,24 @@ from __future__ import annotations
 import threading
 import time
 
+import anyio
+import anyio.to_thread
+
 from prefect_image_edit.archive.archiver import ArchiveError
 from prefect_image_edit.archive.store import ArchiveStore
 
-__all__ = ["ArchiveDown", "check_archive", "note_failure", "note_success"]
+__all__ = [
+    "PROBE_DEADLINE_SECONDS",
+    "ArchiveDown",
+    "acheck_archive",
+    "check_archive",
+    "note_endpoint_unreachable",
+    "note_failure",
+    "note_success",
+]
+
+PROBE_DEADLINE_SECONDS = 10.0
+"""The longest the probe of an archive known to have failed may take (a frozen store)."""
 
 PROBE_KEY = "image-edit-health-probe"
 """A key that never exists: a HEAD of it answers 404 from a healthy store."""
@@ -36,6 +50,21 @@ def _identity(store: ArchiveStore) -> str:
     return store.location
 
 
+def _endpoint_key(store: ArchiveStore) -> str | None:
+    endpoint = getattr(getattr(getattr(store, "client", None), "meta", None), "endpoint_url", None)
+    return f"endpoint:{endpoint}" if endpoint else None
+
+
+def note_endpoint_unreachable(endpoint_url: str) -> None:
+    """One request to an S3 endpoint got no answer at all (refused, reset, timed out).
+
+    Called from boto3's retry hook on the first such attempt, so paid calls stop while the
+    client is still retrying, not only once its retries (seconds) are used up.
+    """
+    with _lock:
+        _down[f"endpoint:{endpoint_url}"] = time.monotonic()
+
+
 def note_failure(store: ArchiveStore) -> None:
     """An operation on ``store`` failed in a way that says the store itself is down."""
     with _lock:
@@ -45,6 +74,9 @@ def note_failure(store: ArchiveStore) -> None:
 def note_success(store: ArchiveStore) -> None:
     with _lock:
         _down.pop(_identity(store), None)
+        endpoint = _endpoint_key(store)
+        if endpoint is not None:
+            _down.pop(endpoint, None)
 
 
 def check_archive(store: ArchiveStore) -> None:
@@ -53,7 +85,7 @@ def check_archive(store: ArchiveStore) -> None:
     Blocking (boto3): call it in a worker thread. Cheap when the store is known healthy.
     """
     with _lock:
-        failed = _identity(store) in _down
+        failed = _identity(store) in _down or _endpoint_key(store) in _down
     if not failed:
         return
     try:
@@ -65,3 +97,18 @@ def check_archive(store: ArchiveStore) -> None:
             "results already paid for stay staged, and no new paid call is made until it answers"
         ) from None
     note_success(store)
+
+
+async def acheck_archive(store: ArchiveStore, deadline: float | None = None) -> None:
+    """``check_archive`` off the event loop, with an overall deadline: a probe of a frozen
+    store that does not answer in time counts as the store being down."""
+    deadline = PROBE_DEADLINE_SECONDS if deadline is None else deadline
+    try:
+        with anyio.fail_after(deadline):
+            await anyio.to_thread.run_sync(check_archive, store, abandon_on_cancel=True)
+    except TimeoutError:
+        note_failure(store)
+        raise ArchiveDown(
+            f"the archive {store.location} did not answer within {deadline:.0f} s; results "
+            "already paid for stay staged, and no new paid call is made until it answers"
+        ) from None

@@ -147,7 +147,7 @@ def _s3_client(
         read_timeout=30,
     )
     with _CLIENT_LOCK:  # boto3 session creation is not thread-safe; clients are
-        return boto3.session.Session().client(
+        client = boto3.session.Session().client(
             "s3",
             endpoint_url=endpoint_url,
             region_name=region_name,
@@ -156,3 +156,19 @@ def _s3_client(
             aws_session_token=session_token,
             config=config,
         )
+    client.meta.events.register("needs-retry.s3", _unanswered_attempt(client.meta.endpoint_url))
+    return client
+
+
+def _unanswered_attempt(endpoint_url: str) -> Any:
+    """A boto3 retry hook: an attempt that got no answer at all marks the archive down at once
+    (``archive.health``), so no new paid call goes out while boto3 keeps retrying."""
+
+    def hook(caught_exception: Exception | None = None, **_: Any) -> None:
+        if caught_exception is not None:
+            from prefect_image_edit.archive.health import note_endpoint_unreachable
+
+            note_endpoint_unreachable(endpoint_url)
+        return None
+
+    return hook

@@ -17,6 +17,7 @@ import json
 import time
 from typing import Any, Literal
 
+import anyio
 from prefect import flow, get_run_logger
 from prefect.artifacts import (
     acreate_markdown_artifact,
@@ -49,6 +50,7 @@ from prefect_image_edit.tasks.dry_run import (
     error_row,
     predict_erase,
 )
+from prefect_image_edit.tasks.erase import ARCHIVE_DEADLINE_SECONDS
 from prefect_image_edit.tasks.item import erase_item, variant_seeds
 from prefect_image_edit.tasks.memo import item_key, recall_finished, remember_finished
 from prefect_image_edit.tasks.models import EraseOutcome, EraseSettings, Provider, ResizePolicy
@@ -344,7 +346,8 @@ async def batch_erase(
     # The summary first: if the archive is down, the user still sees which items were paid.
     await _publish_summary(summary)
     try:
-        summary.manifest_uri = await _archive_manifest(summary, storage)
+        with anyio.fail_after(ARCHIVE_DEADLINE_SECONDS):  # a frozen store cannot hang the run
+            summary.manifest_uri = await _archive_manifest(summary, storage)
     except Exception as error:  # the items' results are archived or staged; say so, go on
         logger.warning("the results manifest could not be archived: %s", error)
     else:

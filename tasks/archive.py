@@ -117,7 +117,9 @@ async def _archive_spool(
                 metadata=metadata,
             )
 
-    return to_ref(await anyio.to_thread.run_sync(_run))
+    # Abandoned on cancellation: a caller's deadline ends the wait even while boto3 is still
+    # retrying a frozen store in the thread (the upload is idempotent, the spool its own).
+    return to_ref(await anyio.to_thread.run_sync(_run, abandon_on_cancel=True))
 
 
 async def store_url(
@@ -163,7 +165,7 @@ async def download_result(
     allowed_origins: tuple[str, ...] = (),
     expires_at: datetime | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
-    deadline: float = DOWNLOAD_DEADLINE_SECONDS,
+    deadline: float | None = None,
 ) -> bytes:
     """Download a vendor result into memory: allow-listed hosts, capped, with a total deadline.
 
@@ -172,6 +174,8 @@ async def download_result(
         DownloadRefused: not an allowed host, or larger than ``max_bytes``.
         DownloadError: anything else (``transient`` for network errors, 5xx and the deadline).
     """
+    if deadline is None:  # read now, so the module's figure can be changed (tests, users)
+        deadline = DOWNLOAD_DEADLINE_SECONDS
     if expires_at is not None and datetime.now(UTC) >= expires_at:
         raise ResultExpired(f"the {vendor} result URL expired at {expires_at.isoformat()}")
     allow = AllowList.for_vendor(vendor, extra=allowed_origins)

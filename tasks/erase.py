@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,8 +37,8 @@ from prefect.blocks.abstract import CredentialsBlock
 from prefect.cache_policies import NO_CACHE
 
 from prefect_image_edit.archive.archiver import ArchiveError
-from prefect_image_edit.archive.health import check_archive, note_failure, note_success
-from prefect_image_edit.archive.store import ArchiveStoreError
+from prefect_image_edit.archive.health import acheck_archive, note_failure, note_success
+from prefect_image_edit.archive.store import ArchiveStore, ArchiveStoreError
 from prefect_image_edit.blocks.archive import ArchiveStorage
 from prefect_image_edit.blocks.credentials import result_origins
 from prefect_image_edit.errors import InputError, ResultExpired
@@ -228,6 +228,17 @@ class Accounts:
         self._clients.clear()
 
 
+@asynccontextmanager
+async def _slot_while_archive_answers(
+    slot: AbstractAsyncContextManager[object], archive: ArchiveStore
+) -> AsyncIterator[None]:
+    """The vendor slot, then the archive's health once more: a call that queued for the slot
+    while the archive died is not paid for (nothing is recorded before this passes)."""
+    async with slot:
+        await acheck_archive(archive)
+        yield
+
+
 async def _pay_for_result(
     store: StateStore,
     key: str,
@@ -239,6 +250,7 @@ async def _pay_for_result(
     repayment: RepaymentReason | None,
     detail: str | None = None,
     meter: CallMeter | None = None,
+    archive: ArchiveStore | None = None,
 ) -> tuple[PaidCall, bytes]:
     """Make the paid call (another seed after a rejected output); stage its bytes at once.
 
@@ -271,6 +283,8 @@ async def _pay_for_result(
         try:
             while True:
                 slot = accounts.slot(requests_per_second) if accounts is not None else None
+                if slot is not None and archive is not None:
+                    slot = _slot_while_archive_answers(slot, archive)
                 try:
                     result = await pay_once(
                         store,
@@ -446,7 +460,7 @@ async def _erase(
             detail = None
             if repayment is RepaymentReason.ARCHIVE_MISSING:
                 detail = f"{record.archived_uri} is not in {storage.get_store().location}"
-            await anyio.to_thread.run_sync(check_archive, storage.get_store())
+            await acheck_archive(storage.get_store())
             try:
                 record, data = await _pay_for_result(
                     store,
@@ -459,6 +473,7 @@ async def _erase(
                     repayment,
                     detail,
                     meter,
+                    storage.get_store(),
                 )
             finally:
                 if accounts is not None:

@@ -17,7 +17,12 @@ from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import Protocol, TypeVar
 
 from prefect_image_edit.state import PaidCall, RepaymentReason, StateStore
-from prefect_image_edit.vendors.errors import ErrorKind, RetryVerdict, VendorError
+from prefect_image_edit.vendors.errors import (
+    ErrorKind,
+    RetryVerdict,
+    VendorError,
+    VendorRequestError,
+)
 
 __all__ = ["MAX_AMBIGUOUS_FAILURES", "Meter", "may_have_billed", "pay_once"]
 
@@ -147,8 +152,16 @@ async def _send_recorded(
     return answer
 
 
+def _unseen_outcome(error: VendorError) -> bool:
+    """Whether the vendor may have billed without the client seeing the outcome: no usable
+    answer (a reset, a timeout, an unreadable body) or a bare gateway page. A vendor's own
+    error envelope (a 5xx code, an output refusal) says the job failed: vendors bill successes.
+    """
+    return isinstance(error, VendorRequestError) or not error.code
+
+
 async def _record_vendor_failure(store: StateStore, started: PaidCall, error: VendorError) -> None:
-    if error.retry is RetryVerdict.RETRY_ONCE:
+    if error.retry is RetryVerdict.RETRY_ONCE and _unseen_outcome(error):
         await store.record_ambiguous_failure(started.key, str(error), request_id=error.request_id)
     else:
         await store.mark_failed(

@@ -29,10 +29,12 @@ async def fetch_result(
     expires_at: datetime | None = None,
     action: str = "result",
     request_id: str | None = None,
-    deadline_seconds: float = FETCH_DEADLINE_SECONDS,
+    deadline_seconds: float | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> tuple[bytes, str]:
     """Download and check one result; returns its bytes and media type.
+
+    ``deadline_seconds`` None: ``tasks.archive.DOWNLOAD_DEADLINE_SECONDS``, read now.
 
     Raises:
         ResultExpired: the URL is past ``expires_at`` or answers 403/404/410.

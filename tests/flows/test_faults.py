@@ -24,7 +24,7 @@ from prefect_image_edit.vendors.errors import (
 
 # fault, options, billable calls, paid attempts, possible double charges
 RECOVERED = [
-    (FaultKind.SERVER_ERROR, {}, 1, 2, 1),
+    (FaultKind.SERVER_ERROR, {}, 1, 2, 0),  # the vendor's own 5xx answer: not billed
     (FaultKind.GATEWAY_ERROR, {"status": 503}, 1, 2, 0),
     (FaultKind.RATE_LIMIT, {}, 1, 2, 0),
     (FaultKind.GATEWAY_RATE_LIMIT, {}, 1, 2, 0),

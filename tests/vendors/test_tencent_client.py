@@ -13,6 +13,7 @@ from prefect_image_edit.vendors import EraseResult, TencentAiartClient
 from prefect_image_edit.vendors._constants import USER_AGENT
 from prefect_image_edit.vendors.errors import (
     AuthError,
+    BadResultError,
     InvalidImageError,
     InvalidParameterError,
     ModerationError,
@@ -236,11 +237,15 @@ async def test_success_without_result_image_is_malformed():
     assert (caught.value.retry, caught.value.request_id) == (RetryVerdict.RETRY_ONCE, "r-9")
 
 
-async def test_base64_result_that_is_not_base64_is_malformed():
-    recorder = Recorder(ok("not base64 at all!"))
-    async with client(recorder) as tencent:
-        with pytest.raises(VendorRequestError, match="not Base64"):
-            await tencent.image_inpainting_removal(**URLS, rsp_img_type="base64")
+async def test_base64_result_that_is_not_base64_is_a_bad_result():
+    # A well-formed success answer (billed) whose image is garbage or file:///...: a vendor
+    # fault that is never resent silently (issue 9), not an ambiguous malformed answer.
+    for garbage in ("not base64 at all!", "file:///etc/passwd"):
+        recorder = Recorder(ok(garbage))
+        async with client(recorder) as tencent:
+            with pytest.raises(BadResultError, match="not Base64") as caught:
+                await tencent.image_inpainting_removal(**URLS, rsp_img_type="base64")
+        assert caught.value.retry is RetryVerdict.PERMANENT
 
 
 BAD_CALLS = [

@@ -310,7 +310,9 @@ class TencentAiartClient(BaseVendorClient):
         try:
             data = base64.b64decode(parsed.result_image, validate=True)
         except (binascii.Error, ValueError):
-            raise malformed_response(
+            # A well-formed success answer: the job ran and was billed; its result is unusable
+            # (a URL such as file:///..., garbage). A vendor fault, never resent silently.
+            raise bad_result(
                 "ResultImage is not Base64",
                 vendor=self.vendor,
                 action=action,
