@@ -153,6 +153,7 @@ async def erase_item(
             )
             skipped.append(FallbackAttempt(provider=provider, error=str(error)))
             continue
+        logger.error("%s failed on %s: %s", _file_name(image), provider, error)
         raise error
     finals = await asyncio.gather(
         *(
@@ -179,7 +180,26 @@ async def erase_item(
         skipped=skipped,
     )
     outcome._original = inputs.original
+    for variant in outcome.variants:
+        logger.info("%s", _result_line(image, outcome.provider, variant))
     return outcome
+
+
+def _result_line(image: str, provider: Provider, variant: Variant) -> str:
+    """One line per result: how it was got (cache hit, paid, free) and where it went."""
+    spec = provider_spec(provider)
+    erased = variant.erased
+    how = (
+        "cache hit"
+        if erased.cached
+        else f"paid, request {erased.request_id or '-'}"
+        if spec.paid
+        else "free"
+    )
+    seed = f", seed {variant.seed}" if spec.seeded and variant.seed is not None else ""
+    where = variant.final.archived.uri
+    written = f"; written to {variant.final.written_to}" if variant.final.written_to else ""
+    return f"{_file_name(image)}: erased on {provider} ({how}{seed}); archived {where}{written}"
 
 
 async def _bytes_of(staged: StagedFile | None, fallback: Callable[[], Awaitable[bytes]]) -> bytes:
@@ -201,30 +221,60 @@ async def publish_before_after(
         original,
         lambda: _read_source(outcome.image, archive),
     )
+    seeded = provider_spec(outcome.provider).seeded
+    labels = [
+        _variant_label(i, v, len(outcome.variants), seeded) for i, v in enumerate(outcome.variants)
+    ]
     afters = [
         (
-            f"{outcome.provider} seed {v.seed}",
+            label,
             await _bytes_of(v.final.staged, lambda v=v: read_archived(storage, v.final.archived)),
             v.final.archived.uri,
         )
-        for v in outcome.variants
+        for label, v in zip(labels, outcome.variants, strict=True)
     ]
-    first = outcome.variants[0].erased
-    details = [
-        ("provider", outcome.provider),
-        ("vendor request id", first.request_id or "-"),
-        ("paid attempts", first.attempts),
-        ("possible double charges", first.possible_double_charges),
-        *((f"skipped {s.provider}", s.error) for s in outcome.skipped),
-    ]
+    details: list[tuple[str, object]] = [("provider", outcome.provider)]
+    for label, v in zip(labels, outcome.variants, strict=True):
+        prefix = "" if len(outcome.variants) == 1 else f"{label}: "
+        details += [
+            (f"{prefix}request id", v.erased.request_id),
+            (f"{prefix}seed", v.seed if seeded else None),
+            (f"{prefix}paid", _paid_text(v, provider_spec(outcome.provider).paid)),
+            (f"{prefix}cost", None),  # the price table's figure, once the paid path reports it
+        ]
+    details += [(f"skipped {s.provider}", s.error) for s in outcome.skipped]
     markdown = await anyio.to_thread.run_sync(
-        before_after_markdown, f"Erase: {outcome.image}", before, afters, details
+        before_after_markdown, f"Erase: {_file_name(outcome.image)}", before, afters, details
     )
     await acreate_markdown_artifact(
         markdown=markdown,
         key=artifact_key("erase", Path(outcome.image).stem),
         description=f"Before/after of {outcome.image}",
     )
+
+
+def _file_name(reference: str) -> str:
+    return reference.rstrip("/").rsplit("/", 1)[-1] or reference
+
+
+def _variant_label(index: int, variant: Variant, count: int, seeded: bool) -> str:
+    """``after`` for one result; ``seed 7`` per variant (seedless providers: ``variant 2``)."""
+    if count == 1:
+        return "after"
+    return f"seed {variant.seed}" if seeded and variant.seed is not None else f"variant {index + 1}"
+
+
+def _paid_text(variant: Variant, paid: bool) -> str:
+    """What this result cost in requests, as the ledger counts them."""
+    if not paid:
+        return "free (runs here)"
+    erased = variant.erased
+    if erased.cached:
+        return "cache hit: nothing sent"
+    text = f"{erased.attempts} request(s)"
+    if erased.possible_double_charges:
+        text += f", {erased.possible_double_charges} possible double charge(s)"
+    return text
 
 
 @flow(name="erase", log_prints=False)
