@@ -1,0 +1,162 @@
+"""The Prefect UI as a user meets it: `prefect-image-edit ui`, then headless Chromium.
+
+Debian's chromium (scripts/dev installs it) driven by the `playwright` package; no browser
+download. Screenshots go to $PREFECT_IMAGE_EDIT_SCREENS (default /work/notes/screens when it
+exists, else the test's tmp dir).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def _screens(tmp_path: Path) -> Path:
+    default = Path("/work/notes/screens")
+    folder = Path(
+        os.environ.get("PREFECT_IMAGE_EDIT_SCREENS") or (default if default.is_dir() else tmp_path)
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def ui(tmp_path_factory):
+    """`prefect-image-edit ui` in a subprocess: (ui url, run link, env); Ctrl-C at the end."""
+    from prefect_image_edit.testing import free_port
+
+    home = tmp_path_factory.mktemp("ui")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    env["PREFECT_HOME"] = str(home / "client-home")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "prefect_image_edit.cli",
+            "ui",
+            "--home",
+            str(home),
+            "--port",
+            str(free_port()),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    lines: list[str] = []
+    deadline = time.monotonic() + 240
+    run_link = ui_url = None
+    while time.monotonic() < deadline and process.poll() is None:
+        line = process.stdout.readline()
+        lines.append(line)
+        if m := re.match(r"Prefect UI:\s+(\S+)", line):
+            ui_url = m.group(1)
+        if m := re.match(r"run an erase:\s+(\S+)", line):
+            run_link = m.group(1)
+            break
+    assert run_link and ui_url, "".join(lines)
+    yield ui_url, run_link, {**env, "PREFECT_API_URL": ui_url + "/api"}
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture(scope="module")
+def page():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.fail("chromium is missing: apt-get install -y chromium (scripts/dev does it)")
+    with sync_api.sync_playwright() as play:
+        browser = play.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        yield page
+        browser.close()
+
+
+def _wait_text(page, pattern: str, timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if re.search(pattern, page.inner_text("body")):
+            return
+        page.wait_for_timeout(500)
+    raise AssertionError(f"{pattern!r} never showed; page: {page.inner_text('body')[:2000]}")
+
+
+def test_catalog_lists_concrete_blocks_with_whole_descriptions(ui, page, tmp_path):
+    ui_url, _, _ = ui
+    page.goto(f"{ui_url}/blocks/catalog")
+    _wait_text(page, "Image Edit Local Archive")
+    body = page.inner_text("body")
+    assert "Image Edit S3 Archive" in body
+    assert "Archive Storage" not in body  # the abstract base is not offered
+    page.screenshot(path=str(_screens(tmp_path) / "01-block-catalog.png"), full_page=True)
+
+
+def test_erase_form_has_block_pickers_and_runs_on_a_click(ui, page, tmp_path):
+    _, run_link, _ = ui
+    page.goto(run_link)
+    _wait_text(page, "(?i)connections")
+    page.wait_for_timeout(1500)
+    screens = _screens(tmp_path)
+    page.screenshot(path=str(screens / "02-erase-form.png"), full_page=True)
+    assert "emulator" in page.inner_text("body")  # the picker shows the saved block
+    page.get_by_role("button", name=re.compile("^Submit")).click()
+    page.wait_for_url(re.compile(r"/runs/flow-run/"), timeout=60_000)
+    _wait_text(page, r"Completed", timeout_s=180)
+    page.get_by_role("tab", name=re.compile("Artifacts")).click()
+    page.wait_for_timeout(1500)
+    page.locator("text=erase-photo").first.click()
+    page.wait_for_timeout(2000)
+    images = page.locator("img[alt='before'], img[alt='after']")
+    assert images.count() >= 2
+    for index in range(images.count()):
+        image = images.nth(index)
+        assert image.evaluate("i => i.complete && i.naturalWidth > 0")
+        box = image.bounding_box()
+        assert box and box["x"] + box["width"] <= 1280, box
+    page.screenshot(path=str(screens / "03-erase-artifact.png"), full_page=True)
+
+
+def test_a_batch_with_a_bad_item_shows_its_reason(ui, page, tmp_path):
+    ui_url, _, env = ui
+    done = subprocess.run(
+        [sys.executable, "-m", "prefect", "deployment", "run", "batch-erase/batch-erase-served"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    run_id = re.search(r"UUID: (\S+)", done.stdout).group(1)
+    page.goto(f"{ui_url}/runs/flow-run/{run_id}")
+    _wait_text(page, r"Failed|Completed", timeout_s=240)
+    page.get_by_role("tab", name=re.compile("Artifacts")).click()
+    page.wait_for_timeout(2000)
+    page.screenshot(path=str(_screens(tmp_path) / "04-batch-run.png"), full_page=True)
+    _wait_text(page, "batch-erase-summary", timeout_s=30)
+    page.locator("text=batch-erase-summary").first.click()
+    _wait_text(page, "not an image", timeout_s=30)  # broken.jpg's reason, on screen
+    page.screenshot(path=str(_screens(tmp_path) / "05-batch-summary.png"), full_page=True)
