@@ -164,10 +164,13 @@ def form_defaults(samples: dict[str, Path], provider: str) -> dict[str, dict[str
             "image": str(samples["photo"]),
             "mask": {"mask": str(samples["mask"])},
             "provider": provider,
+            # the form flags a null list ("Property is type None"): an empty chain instead
+            "fallback": [],
         },
         "batch-erase": {
             "source": {"images": str(samples["batch"]), "masks": str(samples["masks"])},
             "provider": provider,
+            "fallback": [],
         },
         "try-on": {
             "person_image": str(samples["person"]),
