@@ -35,9 +35,12 @@ class CommandError(Exception):
         self.code = code
 
 
-def _quiet(verbose: bool) -> None:
-    """Set before Prefect is imported: one line per result or error unless ``--verbose``."""
-    if not verbose:
+def _quiet(verbose: bool, quiet: bool = True) -> None:
+    """Set before Prefect is imported: one line per result or error unless ``--verbose``.
+
+    ``ui`` and ``serve`` pass ``quiet=False``: their flow runs inherit this environment, and
+    their logs belong in the Prefect UI."""
+    if quiet and not verbose:
         os.environ["PREFECT_LOGGING_LEVEL"] = "CRITICAL"
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", EPHEMERAL_TIMEOUT_S)
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -370,7 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="The erase form's default provider (default: the first emulated vendor).",
     )
     ui.add_argument("--open", action="store_true", help="Open the run link in a browser.")
-    ui.set_defaults(handler=_ui)
+    ui.set_defaults(handler=_ui, quiet=False)
 
     demo = commands.add_parser(
         "demo",
@@ -458,7 +461,7 @@ def build_parser() -> argparse.ArgumentParser:
         "process until Ctrl-C; block names given here are the runs' defaults (checked now).",
     )
     add_serve_arguments(serve)
-    serve.set_defaults(handler=_serve)
+    serve.set_defaults(handler=_serve, quiet=False)
 
     # prefix "+": every argument, options too, goes to the bench's own parser untouched
     bench = commands.add_parser("bench", help="Measure the pack (issue 10).", prefix_chars="+")
@@ -474,7 +477,7 @@ def build_parser() -> argparse.ArgumentParser:
 def run(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     """Run a command: its exit code, or one line and 1/2 for whatever it raised."""
     verbose = bool(getattr(args, "verbose", False))
-    _quiet(verbose)
+    _quiet(verbose, quiet=getattr(args, "quiet", True))
     try:
         return handler(args)
     except KeyboardInterrupt:
@@ -485,7 +488,9 @@ def run(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) 
         message, code = explain(error)
         return _fail(message, code=code)
     finally:
-        if not verbose:  # Prefect's exit-time "still sending events" notes, too
+        if not verbose and getattr(
+            args, "quiet", True
+        ):  # Prefect's exit-time "still sending events" notes, too
             logging.disable(logging.WARNING)
 
 

@@ -124,10 +124,18 @@ def test_erase_form_has_block_pickers_and_runs_on_a_click(ui, page, tmp_path):
     page.screenshot(path=str(screens / "02-erase-form.png"), full_page=True)
     assert "emulator" in page.inner_text("body")  # the picker shows the saved block
     page.get_by_role("button", name=re.compile("^Submit")).click()
-    page.wait_for_url(re.compile(r"/runs/flow-run/"), timeout=60_000)
+    # The UI goes to the deployment's Runs tab (or the new run): open the run from there.
+    page.wait_for_url(re.compile(r"tab=Runs|/runs/flow-run/"), timeout=60_000)
+    if "/runs/flow-run/" not in page.url:
+        link = page.locator("a[href*='/runs/flow-run/']").first
+        link.wait_for(timeout=30_000)
+        page.goto(link.evaluate("a => a.href"))
     _wait_text(page, r"Completed", timeout_s=180)
-    page.get_by_role("tab", name=re.compile("Artifacts")).click()
-    page.wait_for_timeout(1500)
+    run_url = page.url.split("?")[0]
+    page.goto(run_url + "?tab=Logs")
+    _wait_text(page, r"erased on \w+ \(", timeout_s=60)  # the flow's one line per result
+    page.screenshot(path=str(screens / "03-erase-logs.png"), full_page=True)
+    page.goto(run_url + "?tab=Artifacts")
     page.locator("text=erase-photo").first.click()
     page.wait_for_timeout(2000)
     images = page.locator("img[alt='before'], img[alt='after']")
@@ -137,7 +145,7 @@ def test_erase_form_has_block_pickers_and_runs_on_a_click(ui, page, tmp_path):
         assert image.evaluate("i => i.complete && i.naturalWidth > 0")
         box = image.bounding_box()
         assert box and box["x"] + box["width"] <= 1280, box
-    page.screenshot(path=str(screens / "03-erase-artifact.png"), full_page=True)
+    page.screenshot(path=str(screens / "04-erase-artifact.png"), full_page=True)
 
 
 def test_a_batch_with_a_bad_item_shows_its_reason(ui, page, tmp_path):
@@ -153,10 +161,9 @@ def test_a_batch_with_a_bad_item_shows_its_reason(ui, page, tmp_path):
     run_id = re.search(r"UUID: (\S+)", done.stdout).group(1)
     page.goto(f"{ui_url}/runs/flow-run/{run_id}")
     _wait_text(page, r"Failed|Completed", timeout_s=240)
-    page.get_by_role("tab", name=re.compile("Artifacts")).click()
-    page.wait_for_timeout(2000)
-    page.screenshot(path=str(_screens(tmp_path) / "04-batch-run.png"), full_page=True)
+    page.screenshot(path=str(_screens(tmp_path) / "05-batch-run.png"), full_page=True)
+    page.goto(f"{ui_url}/runs/flow-run/{run_id}?tab=Artifacts")
     _wait_text(page, "batch-erase-summary", timeout_s=30)
     page.locator("text=batch-erase-summary").first.click()
     _wait_text(page, "not an image", timeout_s=30)  # broken.jpg's reason, on screen
-    page.screenshot(path=str(_screens(tmp_path) / "05-batch-summary.png"), full_page=True)
+    page.screenshot(path=str(_screens(tmp_path) / "06-batch-summary.png"), full_page=True)
