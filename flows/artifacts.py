@@ -110,10 +110,22 @@ def before_after_markdown(
     links = "| | " + " | ".join(_cell(short_uri(uri)) for _, _, uri in afters) + " |"
     lines = [f"## {_cell(title)}", "", header, rule, images, links]
     rows = [(k, v) for k, v in details if v is not None and v != ""]
-    rows += [(f"{label} archived", uri) for label, _, uri in afters]
     if rows:
-        lines += ["", "| | |", "|---|---|", *(f"| {_cell(k)} | {wrappable(v)} |" for k, v in rows)]
+        lines += ["", "| | |", "|---|---|", *(f"| {_cell(k)} | {_short(v)} |" for k, v in rows)]
+    # Full keys in a list, not a table: the UI's table cells never wrap, list items do.
+    lines += ["", "Archived:", ""]
+    lines += [f"- {_cell(label)}: {wrappable(uri)}" for label, _, uri in afters]
     return "\n".join(lines) + "\n"
+
+
+def _short(value: object, limit: int = 60) -> str:
+    """A table cell that cannot widen the page: URIs shortened, long text cut with …."""
+    text = str(value)
+    if "://" in text and len(text) > limit:
+        text = short_uri(text)
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return _cell(text)
 
 
 BATCH_THUMBNAILS = 50
@@ -139,11 +151,10 @@ def batch_summary_markdown(
     failed = [r for r in rows if r.get("status") != "done"]
     done = len(rows) - len(failed)
     lines = [f"## {_cell(title)}: {done} done, {len(failed)} failed", ""]
-    if failed:
-        lines += ["| failed item | reason |", "|---|---|"]
+    if failed:  # a list, not a table: the reasons wrap and stay on screen
+        lines += ["Failed:", ""]
         lines += [
-            f"| {wrappable(_name(r['item']))} | {wrappable(r.get('error') or '-')} |"
-            for r in failed
+            f"- **{_cell(_name(r['item']))}**: {wrappable(r.get('error') or '-')}" for r in failed
         ]
         lines.append("")
     lines += ["| | item | status | provider | archived |", "|---|---|---|---|---|"]
@@ -156,8 +167,8 @@ def batch_summary_markdown(
             status = "done (cache hit)"
         where = short_uri(row["archived"]) if row.get("archived") else row.get("error") or ""
         lines.append(
-            f"| {image} | {wrappable(_name(row['item']))} | {_cell(status)} | "
-            f"{_cell(row.get('provider') or '')} | {wrappable(where)} |"
+            f"| {image} | {_short(_name(row['item']), 40)} | {_cell(status)} | "
+            f"{_cell(row.get('provider') or '')} | {_short(where, 48)} |"
         )
     return "\n".join(lines) + "\n"
 
