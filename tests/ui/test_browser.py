@@ -47,6 +47,7 @@ def ui(tmp_path_factory):
     home = tmp_path_factory.mktemp("ui")
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
     env["PREFECT_HOME"] = str(home / "client-home")
+    env["PREFECT_LOGGING_LEVEL"] = "INFO"  # the served runs' logs, as a user sees them
     process = subprocess.Popen(
         [
             sys.executable,
@@ -132,10 +133,10 @@ def test_erase_form_has_block_pickers_and_runs_on_a_click(ui, page, tmp_path):
         page.goto(link.evaluate("a => a.href"))
     _wait_text(page, r"Completed", timeout_s=180)
     run_url = page.url.split("?")[0]
-    page.goto(run_url + "?tab=Logs")
+    page.goto(run_url)  # the Logs tab is the first
     _wait_text(page, r"erased on \w+ \(", timeout_s=60)  # the flow's one line per result
     page.screenshot(path=str(screens / "03-erase-logs.png"), full_page=True)
-    page.goto(run_url + "?tab=Artifacts")
+    page.get_by_text("Artifacts", exact=True).first.click()
     page.locator("text=erase-photo").first.click()
     page.wait_for_timeout(2000)
     images = page.locator("img[alt='before'], img[alt='after']")
@@ -148,7 +149,11 @@ def test_erase_form_has_block_pickers_and_runs_on_a_click(ui, page, tmp_path):
     page.screenshot(path=str(screens / "04-erase-artifact.png"), full_page=True)
 
 
-def test_a_batch_with_a_bad_item_shows_its_reason(ui, page, tmp_path):
+@pytest.fixture(scope="module")
+def batch_run(ui) -> str:
+    """The served batch on the samples (one broken file), run to its end; its flow run id."""
+    import httpx
+
     ui_url, _, env = ui
     done = subprocess.run(
         [sys.executable, "-m", "prefect", "deployment", "run", "batch-erase/batch-erase-served"],
@@ -159,11 +164,57 @@ def test_a_batch_with_a_bad_item_shows_its_reason(ui, page, tmp_path):
     )
     assert done.returncode == 0, done.stderr
     run_id = re.search(r"UUID: (\S+)", done.stdout).group(1)
-    page.goto(f"{ui_url}/runs/flow-run/{run_id}")
-    _wait_text(page, r"Failed|Completed", timeout_s=240)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        state = httpx.get(f"{ui_url}/api/flow_runs/{run_id}", timeout=10).json()["state"]
+        if state["type"] in ("COMPLETED", "FAILED", "CRASHED"):
+            return run_id
+        time.sleep(1)
+    raise AssertionError(f"the batch run {run_id} never finished")
+
+
+def test_a_batch_with_a_bad_item_shows_its_reason(ui, page, batch_run, tmp_path):
+    ui_url, _, _ = ui
+    page.goto(f"{ui_url}/runs/flow-run/{batch_run}")
+    _wait_text(page, r"Failed|Completed", timeout_s=60)
     page.screenshot(path=str(_screens(tmp_path) / "05-batch-run.png"), full_page=True)
-    page.goto(f"{ui_url}/runs/flow-run/{run_id}?tab=Artifacts")
+    page.get_by_text("Artifacts", exact=True).first.click()
     _wait_text(page, "batch-erase-summary", timeout_s=30)
     page.locator("text=batch-erase-summary").first.click()
-    _wait_text(page, "not an image", timeout_s=30)  # broken.jpg's reason, on screen
+    _wait_text(page, "not an image", timeout_s=30)  # broken.jpg's reason
     page.screenshot(path=str(_screens(tmp_path) / "06-batch-summary.png"), full_page=True)
+
+
+@pytest.mark.xfail(
+    reason="flows/batch.py must publish flows.artifacts.batch_table_rows (reason as the third "
+    "column) and batch_summary_markdown; remove this marker then",
+    strict=False,
+)
+def test_a_failed_items_reason_is_on_screen_at_1280_px(ui, page, batch_run):
+    ui_url, _, _ = ui
+    page.goto(f"{ui_url}/runs/flow-run/{batch_run}")
+    _wait_text(page, r"Failed|Completed", timeout_s=60)
+    page.get_by_text("Artifacts", exact=True).first.click()
+    _wait_text(page, "batch-erase-summary", timeout_s=30)
+    page.locator("text=batch-erase-summary").first.click()
+    _wait_text(page, "not an image", timeout_s=30)
+    box = page.get_by_text(re.compile("not an image")).first.bounding_box()
+    assert box and box["x"] + min(box["width"], 200) < 1280 and box["y"] < 900, box
+
+
+@pytest.mark.xfail(
+    reason="flows/batch.py must run each item as a task named after its file that fails for a "
+    "failed item (see the ui branch's report); remove this marker then",
+    strict=False,
+)
+def test_a_failed_batch_item_is_a_failed_task_run_named_after_its_file(ui, batch_run):
+    import httpx
+
+    ui_url, _, _ = ui
+    task_runs = httpx.post(
+        f"{ui_url}/api/task_runs/filter",
+        json={"flow_runs": {"id": {"any_": [batch_run]}}},
+        timeout=10,
+    ).json()
+    failed = [t["name"] for t in task_runs if t["state"]["type"] == "FAILED"]
+    assert any("broken.jpg" in name for name in failed), sorted(t["name"] for t in task_runs)
