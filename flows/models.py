@@ -71,7 +71,11 @@ BatchConcurrency = Annotated[
 def _keep_names(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
     """A block name stays a name (resolved once per run, by the flow); anything else is
     validated as the block type, so the UI's picker (a block document) and block instances
-    from Python both work."""
+    from Python both work.
+
+    The schema offers the saved blocks (a picker) and, beside them, a name: ``prefect.yaml``
+    and ``serve --tencent prod`` write names, and the server validates deployment parameters
+    against this schema."""
     if isinstance(value, str):
         return value.strip() or None
     return handler(value)
@@ -125,7 +129,7 @@ def _credentials_field(spec: Any) -> tuple[Any, Any]:
     block = spec.block_type()
     env = " and ".join(spec.env[field] for field in spec.required)
     return (
-        Annotated[block | None, *BlockOrName],
+        Annotated[block | str | None, *BlockOrName],
         Field(
             default=None,
             title=f"{spec.title} credentials",
@@ -142,7 +146,7 @@ def _build_connections() -> type[_ConnectionsBase]:
     fields: dict[str, Any] = {spec.name: _credentials_field(spec) for spec in registry.specs()}
     fields["archive"] = (
         Annotated[
-            LocalArchiveStorage | S3ArchiveStorage | None,
+            LocalArchiveStorage | S3ArchiveStorage | str | None,
             *BlockOrName,
             AfterValidator(_archive_name),
         ],
