@@ -253,6 +253,7 @@ def _serve_with_emulators(
         print(f"Prefect UI:     {ui_url}")
         print(f"run an erase:   {run_link}  (click Submit: the form is filled in)")
         print(f"blocks:         {', '.join(sorted(connections))} (saved for the emulators)")
+        print(f"terminal:       export PREFECT_API_URL={api_url}  (commands then start no server)")
         print("Ctrl-C stops the deployments, the emulators and the server.", flush=True)
         if open_browser:
             import webbrowser
