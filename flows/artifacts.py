@@ -74,9 +74,14 @@ def wrappable(text: str) -> str:
     return _cell("".join(out))
 
 
+CONTENT_WIDTH = 680
+"""Pixels an artifact's table gets at a 1280 px window: the UI's navigation (about 270 px)
+and the artifact's details column (about 270 px) take the rest (measured in Chromium)."""
+
+
 def _side(columns: int) -> int:
-    """Thumbnail side in px so ``columns`` images fit 1280 px with the UI's side bar."""
-    return max(160, min(THUMBNAIL_SIDE, 900 // max(1, columns)))
+    """Thumbnail side in px so ``columns`` images (plus cell padding) fit 1280 px."""
+    return max(96, min(THUMBNAIL_SIDE, CONTENT_WIDTH // max(1, columns) - 24))
 
 
 def before_after_markdown(

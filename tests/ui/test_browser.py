@@ -123,6 +123,9 @@ def test_erase_form_has_block_pickers_and_runs_on_a_click(ui, page, tmp_path):
     page.wait_for_timeout(1500)
     screens = _screens(tmp_path)
     page.screenshot(path=str(screens / "02-erase-form.png"), full_page=True)
+    page.get_by_text(re.compile("^connections")).first.scroll_into_view_if_needed()
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(screens / "02b-erase-form-pickers.png"))
     assert "emulator" in page.inner_text("body")  # the picker shows the saved block
     page.get_by_role("button", name=re.compile("^Submit")).click()
     # The UI goes to the deployment's Runs tab (or the new run): open the run from there.
@@ -147,6 +150,63 @@ def test_erase_form_has_block_pickers_and_runs_on_a_click(ui, page, tmp_path):
         box = image.bounding_box()
         assert box and box["x"] + box["width"] <= 1280, box
     page.screenshot(path=str(screens / "04-erase-artifact.png"), full_page=True)
+
+
+def _run_deployment(ui, name: str, *params: str, timeout_s: float = 240) -> str:
+    """``prefect deployment run NAME --param ...`` against the ui's server, run to its end."""
+    import httpx
+
+    ui_url, _, env = ui
+    argv = [sys.executable, "-m", "prefect", "deployment", "run", name]
+    for param in params:
+        argv += ["--param", param]
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    run_id = re.search(r"UUID: (\S+)", done.stdout).group(1)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        state = httpx.get(f"{ui_url}/api/flow_runs/{run_id}", timeout=10).json()["state"]
+        if state["type"] in ("COMPLETED", "FAILED", "CRASHED"):
+            return run_id
+        time.sleep(1)
+    raise AssertionError(f"the run {run_id} of {name} never finished")
+
+
+def _open_artifact(page, ui_url: str, run_id: str, key: str) -> None:
+    page.goto(f"{ui_url}/runs/flow-run/{run_id}")
+    _wait_text(page, r"Failed|Completed", timeout_s=60)
+    page.get_by_text("Artifacts", exact=True).first.click()
+    _wait_text(page, key, timeout_s=30)
+    page.locator(f"text={key}").first.click()
+    page.wait_for_timeout(2000)
+
+
+def _images_fit(page, minimum: int) -> None:
+    images = page.locator("img[alt]")
+    assert images.count() >= minimum
+    for index in range(images.count()):
+        image = images.nth(index)
+        assert image.evaluate("i => i.complete && i.naturalWidth > 0")
+        box = image.bounding_box()
+        assert box and box["x"] + box["width"] <= 1280, box
+
+
+def test_three_variants_fit_at_1280_px(ui, page, tmp_path):
+    ui_url = ui[0]
+    run_id = _run_deployment(ui, "erase/erase-served", "variants=3")
+    _open_artifact(page, ui_url, run_id, "erase-photo")
+    _images_fit(page, 4)  # before + 3 variants, all inside the viewport
+    page.screenshot(path=str(_screens(tmp_path) / "07-erase-3-variants.png"), full_page=True)
+
+
+def test_try_on_shows_coarse_and_refined_side_by_side(ui, page, tmp_path):
+    ui_url = ui[0]
+    run_id = _run_deployment(ui, "try-on/try-on-served")
+    _open_artifact(page, ui_url, run_id, "try-on-person")
+    _images_fit(page, 3)
+    tops = {round(page.locator("img[alt]").nth(i).bounding_box()["y"]) for i in range(3)}
+    assert len(tops) == 1  # one row: person, coarse, refined
+    page.screenshot(path=str(_screens(tmp_path) / "08-try-on.png"), full_page=True)
 
 
 @pytest.fixture(scope="module")
