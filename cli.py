@@ -89,6 +89,22 @@ def explain(error: BaseException) -> tuple[str, int]:
     return f"{type(error).__name__}: {text} (--verbose shows the traceback)", EXIT_FAILED
 
 
+def _give_back_slots() -> None:
+    """Return this process's vendor slot leases before exiting: a short-lived command would
+    otherwise hold them until they expire, and a server that reaps no expired leases (Prefect's
+    temporary API, the test harness) would keep the vendor's limit taken for good.
+
+    Uses ``tasks.slots``' process pools only when the command loaded them.
+    """
+    slots = sys.modules.get("prefect_image_edit.tasks.slots")
+    pools = list(getattr(slots, "_pools", {}).values()) if slots else []
+    for pool in pools:
+        try:
+            asyncio.run(pool.close())
+        except Exception as error:  # exiting anyway; the lease expires on its own
+            print(f"prefect-image-edit: note: a vendor slot was kept: {error}", file=sys.stderr)
+
+
 def _fail(message: str, *, code: int) -> int:
     print(f"prefect-image-edit: error: {message}", file=sys.stderr)
     return code
@@ -488,6 +504,7 @@ def run(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) 
         message, code = explain(error)
         return _fail(message, code=code)
     finally:
+        _give_back_slots()
         if not verbose and getattr(
             args, "quiet", True
         ):  # Prefect's exit-time "still sending events" notes, too
