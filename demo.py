@@ -84,17 +84,11 @@ def make_samples(folder: Path) -> dict[str, Path]:
 
 
 async def _save_blocks(emu, archive_dir: Path) -> None:
-    """Save a credentials block named ``emulator`` per vendor, pointing at its emulator."""
-    from prefect_image_edit.blocks import LocalArchiveStorage
-    from prefect_image_edit.vendors import registry
+    """The same blocks as ``prefect-image-edit ui``: ``emulator`` credentials per vendor and
+    the local archive ``image-edit-local-archive/local``."""
+    from prefect_image_edit.ui import save_emulator_blocks
 
-    for spec in registry.specs():
-        handle = getattr(emu, spec.name, None)
-        if handle is None or spec.emulator_credentials is None:
-            continue
-        block = spec.block_type()(**spec.emulator_credentials(handle))
-        await block.asave("emulator", overwrite=True)
-    await LocalArchiveStorage(base_path=str(archive_dir)).asave("demo", overwrite=True)
+    await save_emulator_blocks(emu, archive_dir)
 
 
 async def _run(samples: dict[str, Path], out: Path, emu) -> None:
@@ -104,13 +98,16 @@ async def _run(samples: dict[str, Path], out: Path, emu) -> None:
     from prefect_image_edit.flows.try_on import try_on
     from prefect_image_edit.tasks.batch_items import BatchSource
     from prefect_image_edit.tasks.models import MaskOptions
+    from prefect_image_edit.ui import ARCHIVE_BLOCK, CREDENTIALS_BLOCK
     from prefect_image_edit.vendors import registry
     from prefect_image_edit.vendors.registry import erase_providers
 
     await _save_blocks(emu, out / "archive")
     connections = Connections(
-        **{name: "emulator" for name in registry.names() if name in Connections.model_fields},
-        archive="image-edit-local-archive/demo",
+        **{
+            name: CREDENTIALS_BLOCK for name in registry.names() if name in Connections.model_fields
+        },
+        archive=ARCHIVE_BLOCK,
     )
     mask = MaskOptions(mask=str(samples["mask"]))
     print("\n== erase, one image, every provider")

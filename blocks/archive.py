@@ -11,7 +11,7 @@ configuration around boto3; the archiving logic is in ``prefect_image_edit.archi
 from __future__ import annotations
 
 import threading
-from abc import abstractmethod
+from abc import ABC, abstractmethod
 from functools import lru_cache
 from typing import Any, Literal
 
@@ -25,12 +25,16 @@ __all__ = ["ArchiveStorage", "LocalArchiveStorage", "S3ArchiveStorage"]
 _CLIENT_LOCK = threading.Lock()
 
 
-class ArchiveStorage(Block):
-    """Common shape of archive storage blocks: a key prefix and a store to put objects in."""
+class ArchiveStorage(Block, ABC):
+    """Common shape of archive storage blocks: a key prefix and a store to put objects in.
+
+    ``abc.ABC`` among the bases keeps this abstract class out of Prefect's block catalog
+    (Prefect registers every Block subclass unless it is marked abstract this way).
+    """
 
     prefix: str = Field(
         default="image-edit",
-        description="Key prefix; results are archived as <prefix>/<vendor>/<sha256>.<ext>.",
+        description="Key prefix; results are archived as `PREFIX/VENDOR/SHA256.EXT`.",
     )
 
     @abstractmethod

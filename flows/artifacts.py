@@ -9,11 +9,20 @@ from __future__ import annotations
 
 import base64
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from PIL import Image, ImageOps
 
-__all__ = ["artifact_key", "before_after_markdown", "thumbnail_data_uri"]
+__all__ = [
+    "artifact_key",
+    "batch_summary_markdown",
+    "batch_table_rows",
+    "before_after_markdown",
+    "short_uri",
+    "thumbnail_data_uri",
+    "wrappable",
+]
 
 THUMBNAIL_SIDE = 256
 
@@ -37,32 +46,163 @@ def _cell(text: object) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
+def short_uri(uri: str, keep: int = 12) -> str:
+    """``s3://bucket/image-edit/edited/083fe2d6…c84895.png``: a key that fits a column.
+
+    The content hash is cut to its first and last ``keep // 2`` characters; the rest stays.
+    """
+    head, _, name = uri.rpartition("/")
+    stem, dot, ext = name.partition(".")
+    if len(stem) > keep + 1:
+        stem = f"{stem[: keep // 2 + 2]}…{stem[-(keep // 2) :]}"
+    tail = "/".join(head.split("/")[-1:])
+    scheme = uri.split("//", 1)[0] + "//" if "//" in uri else ""
+    return f"{scheme}…/{tail}/{stem}{dot}{ext}" if head else f"{stem}{dot}{ext}"
+
+
+def wrappable(text: str) -> str:
+    """``text`` with zero-width spaces after ``/`` and every 16 characters of long runs, so a
+    table cell wraps it instead of widening the page (copying keeps the visible text)."""
+    out: list[str] = []
+    run = 0
+    for char in str(text):
+        out.append(char)
+        run = 0 if char in "/ " else run + 1
+        if char == "/" or run == 16:
+            out.append("\u200b")
+            run = 0
+    return _cell("".join(out))
+
+
+CONTENT_WIDTH = 680
+"""Pixels an artifact's table gets at a 1280 px window: the UI's navigation (about 270 px)
+and the artifact's details column (about 270 px) take the rest (measured in Chromium)."""
+
+
+def _side(columns: int) -> int:
+    """Thumbnail side in px so ``columns`` images (plus cell padding) fit 1280 px."""
+    return max(96, min(THUMBNAIL_SIDE, CONTENT_WIDTH // max(1, columns) - 24))
+
+
 def before_after_markdown(
     title: str,
     before: bytes,
     afters: Sequence[tuple[str, bytes, str]],
     details: Sequence[tuple[str, object]] = (),
 ) -> str:
-    """Markdown with the input and each result side by side, and a details table.
+    """Markdown with the input and each result side by side, then a details table.
+
+    Readable at 1280 px: short column labels, thumbnails sized to the column count, table
+    values shortened, and the full archive keys in a list under the tables (list items wrap,
+    the UI's table cells never do).
 
     Args:
-        title: Heading.
+        title: Heading (keep it short: a file name, not a path).
         before: The input image bytes.
         afters: ``(label, image bytes, archive URI)`` for each result.
-        details: ``(name, value)`` rows (provider, request id, ...).
+        details: ``(name, value)`` rows (provider, request id, seed...); None values are left
+            out, so "seed None" never shows.
     """
+    side = _side(len(afters) + 1)
     header = "| before | " + " | ".join(_cell(label) for label, _, _ in afters) + " |"
     rule = "|---|" + "---|" * len(afters)
     images = (
-        f"| ![before]({thumbnail_data_uri(before)}) | "
-        + " | ".join(f"![{_cell(label)}]({thumbnail_data_uri(data)})" for label, data, _ in afters)
+        f"| ![before]({thumbnail_data_uri(before, side)}) | "
+        + " | ".join(
+            f"![{_cell(label)}]({thumbnail_data_uri(data, side)})" for label, data, _ in afters
+        )
         + " |"
     )
-    links = "| | " + " | ".join(f"`{_cell(uri)}`" for _, _, uri in afters) + " |"
-    lines = [f"## {title}", "", header, rule, images, links]
-    if details:
-        lines += ["", "| | |", "|---|---|", *(f"| {_cell(k)} | {_cell(v)} |" for k, v in details)]
+    # No key row under the images: even shortened keys widen the columns past 1280 px with
+    # three variants; each key is in the list below, by the column's label.
+    lines = [f"## {_cell(title)}", "", header, rule, images]
+    rows = [(k, v) for k, v in details if v is not None and v != ""]
+    if rows:
+        lines += ["", "| | |", "|---|---|", *(f"| {_cell(k)} | {_short(v)} |" for k, v in rows)]
+    # Full keys in a list, not a table: the UI's table cells never wrap, list items do.
+    lines += ["", "Archived:", ""]
+    lines += [f"- {_cell(label)}: {wrappable(uri)}" for label, _, uri in afters]
     return "\n".join(lines) + "\n"
+
+
+def _short(value: object, limit: int = 60) -> str:
+    """A table cell that cannot widen the page: URIs shortened, long text cut with …."""
+    text = str(value)
+    if "://" in text and len(text) > limit:
+        text = short_uri(text)
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return _cell(text)
+
+
+BATCH_THUMBNAILS = 50
+"""Items of a batch summary shown with a thumbnail (the rest: one text line each)."""
+
+
+def batch_summary_markdown(
+    rows: Sequence[Mapping[str, Any]],
+    thumbnails: Mapping[str, bytes] | None = None,
+    *,
+    title: str = "Batch erase",
+) -> str:
+    """The batch summary: failures first with their reason, then every item with a thumbnail
+    (the first :data:`BATCH_THUMBNAILS`). Pure: no Prefect, no I/O.
+
+    Args:
+        rows: One mapping per item with ``item``, ``status`` (``done``/``failed``) and
+            optionally ``provider``, ``archived``, ``request_id``, ``cached``, ``error``.
+        thumbnails: Item -> edited image bytes (or the input's, for a failure) to show.
+        title: Heading.
+    """
+    thumbnails = thumbnails or {}
+    failed = [r for r in rows if r.get("status") != "done"]
+    done = len(rows) - len(failed)
+    lines = [f"## {_cell(title)}: {done} done, {len(failed)} failed", ""]
+    if failed:  # a list, not a table: the reasons wrap and stay on screen
+        lines += ["Failed:", ""]
+        lines += [
+            f"- **{_cell(_name(r['item']))}**: {wrappable(r.get('error') or '-')}" for r in failed
+        ]
+        lines.append("")
+    lines += ["| | item | status | provider | archived |", "|---|---|---|---|---|"]
+    side = 96
+    for index, row in enumerate(rows):
+        data = thumbnails.get(row["item"]) if index < BATCH_THUMBNAILS else None
+        image = f"![{_cell(_name(row['item']))}]({thumbnail_data_uri(data, side)})" if data else ""
+        status = row.get("status", "")
+        if status == "done" and row.get("cached"):
+            status = "done (cache hit)"
+        where = short_uri(row["archived"]) if row.get("archived") else row.get("error") or ""
+        lines.append(
+            f"| {image} | {_short(_name(row['item']), 40)} | {_cell(status)} | "
+            f"{_cell(row.get('provider') or '')} | {_short(where, 48)} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def batch_table_rows(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
+    """Rows for the summary table artifact: short columns, failures' reasons first-class.
+
+    ``item`` is the file name (the full reference is in ``source``), ``archived`` is shortened
+    (the full URI is in the results manifest).
+    """
+    return [
+        {
+            "item": _name(r["item"]),
+            "status": str(r.get("status", "")),
+            "reason": str(r.get("error") or ""),
+            "provider": str(r.get("provider") or ""),
+            "request id": str(r.get("request_id") or ""),
+            "archived": short_uri(r["archived"]) if r.get("archived") else "",
+            "source": str(r["item"]),
+        }
+        for r in sorted(rows, key=lambda r: r.get("status") == "done")
+    ]
+
+
+def _name(item: str) -> str:
+    """The file name of a path or URI (what a person recognises in a list)."""
+    return str(item).rstrip("/").rsplit("/", 1)[-1] or str(item)
 
 
 def artifact_key(*parts: str) -> str:

@@ -39,6 +39,7 @@ from prefect_image_edit.tasks.models import (
     Provider,
     ResizePolicy,
     StagedFile,
+    Variant,
 )
 from prefect_image_edit.tasks.prepare import (
     read_staged,
@@ -117,41 +118,62 @@ async def publish_before_after(
         original,
         lambda: _read_source(outcome.image, archive),
     )
+    seeded = provider_spec(outcome.provider).seeded
+    labels = [
+        _variant_label(i, v, len(outcome.variants), seeded) for i, v in enumerate(outcome.variants)
+    ]
     afters = [
         (
-            f"{outcome.provider} seed {v.seed}",
+            label,
             await _bytes_of(v.final.staged, lambda v=v: read_archived(storage, v.final.archived)),
             v.final.archived.uri,
         )
-        for v in outcome.variants
+        for label, v in zip(labels, outcome.variants, strict=True)
     ]
-    first = outcome.variants[0].erased
-    details = [
-        ("provider", outcome.provider),
-        ("vendor request id", first.request_id or "-"),
-        (
-            "paid attempts",
-            sum(v.erased.attempts for v in outcome.variants) if first.paid else "0 (local is free)",
-        ),
-        (
-            "possible double charges",
-            sum(v.erased.possible_double_charges for v in outcome.variants),
-        ),
-        *(
-            (f"cost seed {v.seed}", "0 (cached)" if v.erased.cached else format_cost(v.cost))
-            for v in outcome.variants
-        ),
-        *((("run spend", spend.summary()),) if spend is not None else ()),
-        *((f"skipped {s.provider}", s.error) for s in outcome.skipped),
-    ]
+    details: list[tuple[str, object]] = [("provider", outcome.provider)]
+    for label, v in zip(labels, outcome.variants, strict=True):
+        prefix = "" if len(outcome.variants) == 1 else f"{label}: "
+        details += [
+            (f"{prefix}request id", v.erased.request_id),
+            (f"{prefix}seed", v.seed if seeded else None),
+            (f"{prefix}paid", _paid_text(v, provider_spec(outcome.provider).paid)),
+            (f"{prefix}cost", "0 (cache hit)" if v.erased.cached else format_cost(v.cost)),
+        ]
+    if spend is not None:
+        details.append(("run spend", spend.summary()))
+    details += [(f"skipped {s.provider}", s.error) for s in outcome.skipped]
     markdown = await anyio.to_thread.run_sync(
-        before_after_markdown, f"Erase: {outcome.image}", before, afters, details
+        before_after_markdown, f"Erase: {_file_name(outcome.image)}", before, afters, details
     )
     await acreate_markdown_artifact(
         markdown=markdown,
         key=artifact_key("erase", Path(outcome.image).stem),
         description=f"Before/after of {outcome.image}",
     )
+
+
+def _file_name(reference: str) -> str:
+    return reference.rstrip("/").rsplit("/", 1)[-1] or reference
+
+
+def _variant_label(index: int, variant: Variant, count: int, seeded: bool) -> str:
+    """``after`` for one result; ``seed 7`` per variant (seedless providers: ``variant 2``)."""
+    if count == 1:
+        return "after"
+    return f"seed {variant.seed}" if seeded and variant.seed is not None else f"variant {index + 1}"
+
+
+def _paid_text(variant: Variant, paid: bool) -> str:
+    """What this result cost in requests, as the ledger counts them."""
+    if not paid:
+        return "free (runs here)"
+    erased = variant.erased
+    if erased.cached:
+        return "cache hit: nothing sent"
+    text = f"{erased.attempts} request(s)"
+    if erased.possible_double_charges:
+        text += f", {erased.possible_double_charges} possible double charge(s)"
+    return text
 
 
 @flow(name="erase", log_prints=False)

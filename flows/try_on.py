@@ -228,13 +228,16 @@ async def _publish(outcome: TryOnOutcome, outfit: PreparedOutfit, archive: Archi
     details = [
         ("coarse task", outcome.coarse_job.task_id),
         ("refiner task", outcome.refined_job.task_id),
+        ("paid requests", str(outcome.attempts)),
         ("possible double charges", str(outcome.possible_double_charges)),
         ("cost", format_cost(outcome.cost)),
         *((("run spend", outcome.spend.summary()),) if outcome.spend is not None else ()),
     ]
     person = outfit.person_source
     await acreate_markdown_artifact(
-        markdown=before_after_markdown(f"Try-on: {person}", before, afters, details),
+        markdown=before_after_markdown(
+            f"Try-on: {person.rsplit('/', 1)[-1]}", before, afters, details
+        ),
         key=artifact_key("try-on", person.rsplit("/", 1)[-1].rsplit(".", 1)[0]),
         description="Person, coarse and refined try-on results",
     )

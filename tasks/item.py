@@ -171,6 +171,7 @@ async def erase_one(
             )
             skipped.append(FallbackAttempt(provider=provider, error=str(error)))
             continue
+        logger.error("%s failed on %s: %s", PurePath(image).name, provider, error)
         raise error
     finals = await asyncio.gather(
         *(
@@ -193,7 +194,27 @@ async def erase_one(
         failed_variants=failed,
     )
     outcome._original = inputs.original
+    for variant in outcome.variants:
+        logger.info("%s", _result_line(image, outcome.provider, variant))
     return outcome
+
+
+def _result_line(image: str, provider: Provider, variant: Variant) -> str:
+    """One line per result: how it was got (cache hit, paid, free) and where it went."""
+    spec = provider_spec(provider)
+    erased = variant.erased
+    how = (
+        "cache hit"
+        if erased.cached
+        else f"paid, request {erased.request_id or '-'}"
+        if spec.paid
+        else "free"
+    )
+    seed = f", seed {variant.seed}" if spec.seeded and variant.seed is not None else ""
+    where = variant.final.archived.uri
+    written = f"; written to {variant.final.written_to}" if variant.final.written_to else ""
+    name = PurePath(image.split("?", 1)[0]).name or image
+    return f"{name}: erased on {provider} ({how}{seed}); archived {where}{written}"
 
 
 def _item_run_name() -> str:

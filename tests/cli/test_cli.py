@@ -98,3 +98,88 @@ def test_demo_runs_every_flow_on_the_embedded_default(tmp_path):
     assert "4 of 5 items erased, 1 failed" in done.stdout
     assert "refined ->" in done.stdout
     assert "Traceback" not in done.stderr
+
+
+def test_serve_parses_its_own_options_and_help():
+    from prefect_image_edit.vendors import registry
+
+    done = _run("serve", "--help")
+    assert done.returncode == 0, done.stderr
+    for name in (*registry.names(), "archive", "limit"):
+        assert f"--{name}" in done.stdout
+
+
+def test_serve_refuses_a_misspelt_block_in_one_line_before_serving():
+    done = _run("serve", "--tencent", "prd")
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "prd" in lines[0], done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_an_unreachable_api_is_one_line_with_what_to_do(photo, free_port_url):
+    done = _run(
+        "erase", str(photo), "--box", "75,45,125,95", extra_env={"PREFECT_API_URL": free_port_url}
+    )
+    assert done.returncode == 1
+    [line] = done.stderr.strip().splitlines()
+    assert "does not answer" in line and "PREFECT_API_URL" in line
+
+
+def test_the_ephemeral_api_start_timeout_is_one_line(photo, tmp_path):
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(tmp_path / "home"),
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "1",
+    }
+    env.pop("PREFECT_API_URL", None)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "prefect_image_edit.cli",
+            "erase",
+            str(photo),
+            "--box",
+            "75,45,125,95",
+            "--out",
+            str(tmp_path / "o.png"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    if done.returncode == 0:
+        pytest.skip("the temporary API started within 1 s here")
+    assert done.returncode == 1
+    [line] = done.stderr.strip().splitlines()
+    assert "PREFECT_API_URL" in line and "Traceback" not in done.stderr
+
+
+def test_batch_prints_each_item_and_exits_1_when_one_fails(tmp_path):
+    images, masks, out = tmp_path / "in", tmp_path / "masks", tmp_path / "out"
+    images.mkdir()
+    masks.mkdir()
+    for index in range(2):
+        image = Image.new("RGB", (120, 90), (30, 140, 60))
+        ImageDraw.Draw(image).ellipse((40, 30, 70, 60), fill=(220, 20, 20))
+        image.save(images / f"p{index}.jpg")
+        mask = Image.new("L", (120, 90), 0)
+        ImageDraw.Draw(mask).ellipse((38, 28, 72, 62), fill=255)
+        mask.save(masks / f"p{index}.png")
+    (images / "broken.jpg").write_bytes(b"not an image")
+    Image.new("L", (120, 90), 255).save(masks / "broken.png")
+    done = _run("batch", str(images), "--masks", str(masks), "--out", str(out))
+    assert done.returncode == 1, done.stderr
+    assert "failed  broken.jpg" in done.stdout.replace(str(images) + "/", "")
+    assert "2 of 3 erased, 1 failed" in done.stdout
+    assert sorted(p.name for p in out.iterdir()) == ["p0-erased.png", "p1-erased.png"]
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+@pytest.fixture
+def free_port_url():
+    from prefect_image_edit.testing import free_port
+
+    return f"http://127.0.0.1:{free_port()}/api"

@@ -31,7 +31,10 @@ def _load(entrypoint: str) -> Flow:
 
 def test_prefect_yaml_entrypoints_and_parameters_match_the_flows():
     spec = yaml.safe_load(PREFECT_YAML.read_text())
-    assert {d["name"] for d in spec["deployments"]} == {d.name for d in build_deployments()}
+    yaml_names = {d["name"] for d in spec["deployments"]}
+    served = build_deployments()
+    assert yaml_names.isdisjoint(d.name for d in served), "a worker would pick up served runs"
+    assert {d["flow_name"] for d in spec["deployments"]} == {d.flow_name for d in served}
     for deployment in spec["deployments"]:
         flow = _load(deployment["entrypoint"])
         assert isinstance(flow, Flow)
@@ -44,14 +47,16 @@ def test_prefect_yaml_entrypoints_and_parameters_match_the_flows():
 
 
 def test_served_deployments_use_module_entrypoints_and_schedules():
-    deployments = {d.name: d for d in build_deployments({"tencent": "prod"})}
+    deployments = {
+        d.name.removesuffix("-served"): d for d in build_deployments({"tencent": "prod"})
+    }
     assert deployments["archive-sweeper"].entrypoint == (
         "prefect_image_edit.flows.sweeper.archive_sweeper"
     )
     sweeper_schedule = deployments["archive-sweeper"].schedules[0].schedule
     assert sweeper_schedule.interval.total_seconds() == 600
-    assert deployments["batch-erase-nightly"].schedules[0].active is False
-    assert deployments["erase-on-demand"].parameters == {"connections": {"tencent": "prod"}}
+    assert deployments["batch-erase"].schedules[0].active is False
+    assert deployments["erase"].parameters == {"connections": {"tencent": "prod"}}
     assert all(d.enforce_parameter_schema for d in deployments.values())
 
 
@@ -102,10 +107,10 @@ def test_deployments_apply_to_a_real_api_and_limits_exist():
 
     limits, names, sizes = asyncio.run(main())
     assert names == {
-        "erase-on-demand",
-        "try-on-on-demand",
-        "batch-erase-nightly",
-        "archive-sweeper",
+        "erase-served",
+        "try-on-served",
+        "batch-erase-served",
+        "archive-sweeper-served",
     }
     assert sizes["image-edit:tencent-aiart"] == 1
     assert set(limits) == set(sizes)
