@@ -192,6 +192,7 @@ def batch_table_rows(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
             "status": str(r.get("status", "")),
             "reason": str(r.get("error") or ""),
             "provider": str(r.get("provider") or ""),
+            "cost": str(r.get("cost") or ""),
             "request id": str(r.get("request_id") or ""),
             "archived": short_uri(r["archived"]) if r.get("archived") else "",
             "source": str(r["item"]),

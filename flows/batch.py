@@ -29,6 +29,11 @@ from prefect.context import get_run_context
 from prefect.states import Completed, Failed
 from pydantic import BaseModel, Field
 
+from prefect_image_edit.flows.artifacts import (
+    BATCH_THUMBNAILS,
+    batch_summary_markdown,
+    batch_table_rows,
+)
 from prefect_image_edit.flows.erase import (
     DEFAULT_CONNECTIONS,
     DEFAULT_SETTINGS,
@@ -54,8 +59,9 @@ from prefect_image_edit.tasks.erase import ARCHIVE_DEADLINE_SECONDS
 from prefect_image_edit.tasks.item import erase_item, variant_seeds
 from prefect_image_edit.tasks.memo import item_key, recall_finished, remember_finished
 from prefect_image_edit.tasks.models import EraseOutcome, EraseSettings, Provider, ResizePolicy
-from prefect_image_edit.tasks.prepare import source_client
+from prefect_image_edit.tasks.prepare import read_staged, source_client
 from prefect_image_edit.tasks.providers import provider as provider_spec
+from prefect_image_edit.tasks.report import report_item_failure
 from prefect_image_edit.tasks.run_cost import check_prices, finish_run, start_run
 
 __all__ = ["BatchRow", "BatchSummary", "batch_erase"]
@@ -298,6 +304,7 @@ async def batch_erase(
         logger.info("%s of %s items already done or refused", len(items) - len(todo), len(items))
 
     gate = asyncio.Semaphore(2 * max(1, max_concurrency))
+    thumbnails: dict[str, bytes] = {}
     credentials = credentials_by_provider(connections, chain)
 
     async def run(index: int) -> None:
@@ -324,6 +331,11 @@ async def batch_erase(
         if state.is_completed():
             outcome = await state.aresult()
             rows[index] = _row_of(item, outcome)
+            if len(thumbnails) < BATCH_THUMBNAILS:
+                staged = outcome.variants[0].final.staged
+                data = read_staged(staged) if staged is not None else None
+                if data is not None:
+                    thumbnails[item.image] = data
             if index in keys:
                 await remember_finished(store, keys[index], outcome)
         else:
@@ -335,6 +347,9 @@ async def batch_erase(
     finally:
         spend = await finish_run(meter)
     done_rows = [row for row in rows if row is not None]
+    for row in done_rows:
+        if row.status == "failed":  # a failed task run named after the file, with its reason
+            await report_item_failure(row.item, row.error or "failed")
     summary = BatchSummary(
         total=len(done_rows),
         succeeded=sum(r.status == "done" for r in done_rows),
@@ -344,7 +359,7 @@ async def batch_erase(
         not_started=sum(r.error_type == "BudgetExceeded" for r in done_rows),
     )
     # The summary first: if the archive is down, the user still sees which items were paid.
-    await _publish_summary(summary)
+    await _publish_summary(summary, thumbnails)
     try:
         with anyio.fail_after(ARCHIVE_DEADLINE_SECONDS):  # a frozen store cannot hang the run
             summary.manifest_uri = await _archive_manifest(summary, storage)
@@ -385,21 +400,23 @@ async def _archive_manifest(summary: BatchSummary, storage: Any) -> str:
     return ref.uri
 
 
-async def _publish_summary(summary: BatchSummary) -> None:
+async def _publish_summary(summary: BatchSummary, thumbnails: dict[str, bytes]) -> None:
+    """The summary table (reason third, so it is on screen) and a report with a thumbnail per
+    item and every failure's reason at the top."""
+    rows = [
+        {
+            **r.model_dump(),
+            "cost": "0 (cached)" if r.cached else format_cost(r.cost),
+        }
+        for r in summary.rows
+    ]
     await acreate_table_artifact(
-        [
-            {
-                "item": r.item,
-                "status": r.status,
-                "provider": r.provider or "",
-                "archived": r.archived or "",
-                "request id": r.request_id or "",
-                "cost": "0 (cached)" if r.cached else format_cost(r.cost),
-                "error": r.error or "",
-            }
-            for r in summary.rows
-        ],
+        batch_table_rows(rows),
         key="batch-erase-summary",
         description=f"{summary.succeeded} done, {summary.failed} failed"
         + (f"; {summary.spend.summary()}" if summary.spend is not None else ""),
+    )
+    markdown = await anyio.to_thread.run_sync(batch_summary_markdown, rows, thumbnails)
+    await acreate_markdown_artifact(
+        markdown=markdown, key="batch-erase-report", description="Thumbnails and failures"
     )

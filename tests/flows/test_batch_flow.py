@@ -73,7 +73,7 @@ def test_failures_are_isolated_and_listed(emu, connections, make_scene, tmp_path
     table = asyncio.run(Artifact.aget("batch-erase-summary"))
     rows = json.loads(table.data)
     assert {r["status"] for r in rows} == {"done", "failed"}
-    assert any("ModerationError" in r["error"] or "OperationDenied" in r["error"] for r in rows)
+    assert any("ModerationError" in r["reason"] or "OperationDenied" in r["reason"] for r in rows)
     progress = asyncio.run(Artifact.aget("batch-erase-progress"))
     assert float(progress.data) == 100.0
 

@@ -244,11 +244,6 @@ def test_a_batch_with_a_bad_item_shows_its_reason(ui, page, batch_run, tmp_path)
     page.screenshot(path=str(_screens(tmp_path) / "06-batch-summary.png"), full_page=True)
 
 
-@pytest.mark.xfail(
-    reason="flows/batch.py must publish flows.artifacts.batch_table_rows (reason as the third "
-    "column) and batch_summary_markdown; remove this marker then",
-    strict=False,
-)
 def test_a_failed_items_reason_is_on_screen_at_1280_px(ui, page, batch_run):
     ui_url, _, _ = ui
     page.goto(f"{ui_url}/runs/flow-run/{batch_run}")
@@ -261,11 +256,6 @@ def test_a_failed_items_reason_is_on_screen_at_1280_px(ui, page, batch_run):
     assert box and box["x"] + min(box["width"], 200) < 1280 and box["y"] < 900, box
 
 
-@pytest.mark.xfail(
-    reason="flows/batch.py must run each item as a task named after its file that fails for a "
-    "failed item (see the ui branch's report); remove this marker then",
-    strict=False,
-)
 def test_a_failed_batch_item_is_a_failed_task_run_named_after_its_file(ui, batch_run):
     import httpx
 
