@@ -1,6 +1,6 @@
 """prefect-image-edit: paid image-editing APIs as dependable Prefect building blocks.
 
-Layers (data flows down, dependencies point down; see DESIGN.md):
+Layers (data flows down, dependencies point down; see docs/design.md#layers):
 
 - ``vendors``: async httpx wire clients, signing and error classification (no Prefect)
 - ``imaging``: Pillow preparation of images and masks (no Prefect)

@@ -1,7 +1,8 @@
 """Poll many asynchronous vendor jobs from one loop, so that waiting is cheap.
 
 A try-on job runs for seconds to minutes at the vendor and is asked about every 5 s, as
-AILabTools advises (PROTOCOLS.md 3.4), until it ends. :class:`JobPoller` keeps every job in one
+AILabTools advises (docs/vendors/ailabtools.md#querying-async-tasks), until it ends.
+:class:`JobPoller` keeps every job in one
 heap of due times, sleeps until the earliest (polls due within a few tens of milliseconds share
 the wake-up), and has at most ``max_concurrent_queries`` queries in flight: no task per job, no
 Prefect. The tasks layer wraps it and persists progress through ``on_update``. Per job::

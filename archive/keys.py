@@ -70,7 +70,8 @@ def _ascii(value: Any) -> str:
 def object_metadata(fields: Mapping[str, Any]) -> dict[str, str]:
     """S3 user metadata from a mapping: lowercase dashed keys, ASCII values, ``None`` dropped.
 
-    DESIGN.md asks for vendor, action, request/task id, input hashes, parameters and times;
+    docs/design.md#archive-metadata asks for vendor, action, request/task id, input hashes,
+    parameters and times;
     callers pass those, and this function only makes them safe to send as headers.
     """
     out: dict[str, str] = {}

@@ -166,7 +166,8 @@ _ONLY_FOR: dict[FaultKind, frozenset[str]] = {
     FaultKind.STUCK_QUEUED: frozenset({"ailabtools"}),
     # AILabTools documents no output review; its moderation code is the input's.
     FaultKind.OUTPUT_MODERATION: frozenset({"tencent", "volcengine"}),
-    # Volcengine's visual API documents no balance code (PROTOCOLS.md 2.5).
+    # Volcengine's visual API documents no balance code
+    # (docs/vendors/volcengine-visual.md#error-codes).
     FaultKind.NO_CREDITS: frozenset({"ailabtools", "tencent"}),
     # Only Tencent bills after the fact; AILabTools is prepaid credits.
     FaultKind.ARREARS: frozenset({"tencent"}),

@@ -56,7 +56,8 @@ class EmulatorError(Exception):
 def json_response(
     payload: Any, status: int = 200, headers: dict[str, str] | None = None
 ) -> Response:
-    """JSON with ``Content-Type: application/json`` exactly (no charset: PROTOCOLS.md 1.5)."""
+    """JSON with ``Content-Type: application/json`` exactly
+    (no charset: docs/vendors/tencent-aiart.md#errors-at-http-200)."""
     body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     return Response(body, status_code=status, headers=headers, media_type="application/json")
 

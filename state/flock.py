@@ -2,7 +2,7 @@
 
 Why not Prefect's own managers: ``MemoryLockManager`` only excludes runs in one process, and
 ``FileSystemLockManager`` writes lock files that outlive a crashed holder (the engine passes no
-hold timeout, so every later run with that key waits forever; PREFECT-NOTES.md pitfall 10).
+hold timeout, so every later run with that key waits forever; docs/prefect.md#isolation-and-locks).
 
 This manager uses ``fcntl.flock`` on one file per key. The kernel releases a flock when its
 holder's process dies, so a killed flow never leaves a stale lock, and locks exclude threads

@@ -4,7 +4,7 @@ Prefect's SERIALIZABLE cache isolation takes the lock with ``acquire_lock`` or
 ``aacquire_lock`` and, even in async tasks, releases it with the sync ``release_lock``, from
 whatever thread and event loop the task runs on. A lock backed by an asyncio connection cannot
 be used from a loop other than the one that created it (prefect-redis' manager never releases
-its lock after an async task for this reason; PREFECT-NOTES.md).
+its lock after an async task for this reason; docs/prefect.md#isolation-and-locks).
 
 So this manager owns one private event loop on a background thread: every lock is taken,
 probed and released there, and both the sync and the async methods only submit work to it

@@ -1,6 +1,6 @@
 """Prefect tasks: one per step, each usable on its own inside your flows.
 
-Retries, caching, locks and concurrency limits live here and only here (DESIGN.md).
+Retries, caching, locks and concurrency limits live here and only here (docs/design.md#layers).
 
 - ``prepare_inputs``: image and mask made exactly what a provider accepts.
 - ``erase_image`` (any provider) and ``erase_with_ailabtools``, ``erase_with_tencent``,

@@ -1,9 +1,11 @@
 """Per-vendor Prefect global concurrency limits (and optional rate limits), created on demand.
 
-DESIGN.md: one global concurrency limit per vendor account, named ``image-edit:<vendor>``,
+docs/design.md#concurrency-limits:
+one global concurrency limit per vendor account, named ``image-edit:<vendor>``,
 created with the vendor's default when missing. A Prefect server enforces them, so they hold
 across processes and machines that share it. ``strict=True`` everywhere: without it a missing
-limit silently means no limit (PREFECT-NOTES.md 2.2). The slot is held only around the HTTP
+limit silently means no limit (docs/prefect.md#missing-limits-and-strict-mode).
+The slot is held only around the HTTP
 call, never around polling sleeps or retry back-off.
 
 Change a limit with ``prefect gcl update image-edit:volcengine-cv --limit 5``; the pack only

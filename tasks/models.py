@@ -1,7 +1,7 @@
 """The small, serialisable values tasks pass to each other and flows take as parameters.
 
 Tasks pass references (path or URI, sha256, size, media type), never megabytes of image bytes
-(DESIGN.md, Inputs). Every field has a description: flows take these models as parameters,
+(docs/design.md#inputs). Every field has a description: flows take these models as parameters,
 and the Prefect UI renders them as forms.
 """
 

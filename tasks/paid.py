@@ -1,4 +1,4 @@
-"""One paid request, with DESIGN.md's money rules applied around it (no Prefect inside).
+"""One paid request, with docs/design.md#money-rules applied around it (no Prefect inside).
 
 - The shared state records the request once its vendor slot is held and just before it goes
   out (``IN_FLIGHT``), and the answer the moment it arrives, so a crash in between is visible

@@ -1,6 +1,6 @@
 """Caching and retry policy for the tasks that call vendors: content keys, locks, verdicts.
 
-Cache keys are the content (DESIGN.md, Money and idempotency): sha256 of the prepared input
+Cache keys are the content (docs/design.md#cache-keys): sha256 of the prepared input
 bytes, the vendor, the action and the canonical parameters (seed included), under a version
 tag. Never the run id or the task's source code, so re-runs, flow retries and other flows with
 the same inputs find what was already paid for, and upgrading the pack does not re-pay.
@@ -13,7 +13,8 @@ finds the first's result instead of paying again. ``paid_call_cache_policy`` loc
 
 Retries are decided by one function reading the error's retry verdict (vendors/errors.py).
 It inspects ``state.data`` (the exception) rather than calling ``state.result()``, which never
-raises inside async tasks (PREFECT-NOTES.md pitfall 7); Prefect calls it only if it is a plain
+raises inside async tasks (docs/prefect.md#retry-conditions-in-async-tasks);
+Prefect calls it only if it is a plain
 function.
 """
 

@@ -27,12 +27,14 @@ VENDORS = (AILABTOOLS, TENCENT, VOLCENGINE)
 # a paid call to a host nobody chose.
 FOLLOW_REDIRECTS = False
 
-# Byte caps of the input images, as the vendors document them (PROTOCOLS.md 1.4, 2.x, 3.2-3.3).
+# Byte caps of the input images, as the vendors document them
+# (docs/vendors/tencent-aiart.md#limits, docs/vendors/volcengine-visual.md#limits,
+# docs/vendors/ailabtools.md#limits).
 # "MB" is read as 10^6 bytes, the stricter reading, the same one imaging/limits.py takes, so a
 # prepared image never passes one layer and fails the other.
 MB = 1_000_000
 
-# --- AILabTools (PROTOCOLS.md section 3) -------------------------------------------------------
+# --- AILabTools (docs/vendors/ailabtools.md) ---------------------------------------------------
 AILABTOOLS_BASE_URL = "https://www.ailabapi.com"
 AILABTOOLS_API_KEY_HEADER = "ailabapi-api-key"
 AILABTOOLS_REMOVE_OBJECTS_PATH = "/api/image/editing/remove-objects-advanced"
@@ -47,7 +49,7 @@ AILABTOOLS_MAX_IMAGE_BYTES = 5 * MB
 # Recommended poll interval for async tasks, seconds (the docs say "every 5 seconds").
 AILABTOOLS_POLL_INTERVAL_SECONDS = 5.0
 
-# --- Tencent aiart (PROTOCOLS.md section 1) ----------------------------------------------------
+# --- Tencent aiart (docs/vendors/tencent-aiart.md) ---------------------------------------------
 TENCENT_ENDPOINT = "https://aiart.tencentcloudapi.com"
 TENCENT_SERVICE = "aiart"
 TENCENT_REGION = "ap-guangzhou"
@@ -63,7 +65,7 @@ TENCENT_MAX_BODY_BYTES = 10 * MB
 # The vendor adds a visible "AI generated" mark unless LogoAdd is 0; the pack opts out by default.
 TENCENT_DEFAULT_LOGO_ADD = 0
 
-# --- Volcengine visual (PROTOCOLS.md section 2) ------------------------------------------------
+# --- Volcengine visual (docs/vendors/volcengine-visual.md) -------------------------------------
 VOLCENGINE_ENDPOINT = "https://visual.volcengineapi.com"
 VOLCENGINE_SERVICE = "cv"
 VOLCENGINE_REGION = "cn-north-1"

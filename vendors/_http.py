@@ -4,7 +4,7 @@ A client object owns exactly one :class:`httpx.AsyncClient`, so connections are 
 calls; close it with ``aclose()`` or ``async with``. An AsyncClient belongs to the event loop it
 first ran on: build one client per loop (per Prefect task run, say), never share one across loops.
 
-Transport failures become :class:`VendorRequestError` with the retry verdict DESIGN.md's money
+Transport failures become :class:`VendorRequestError` with the retry verdict docs/design.md's money
 rules need, decided by whether the request can have reached the vendor::
 
     httpx.RequestError
@@ -14,7 +14,7 @@ rules need, decided by whether the request can have reached the vendor::
     └── everything else (ReadTimeout, WriteTimeout, ReadError,   the request may
         WriteError, RemoteProtocolError, DecodingError, ...)    have been accepted -> RETRY_ONCE
 
-No retries happen here: the tasks layer owns retries (DESIGN.md), reading the verdicts.
+No retries happen here: the tasks layer owns retries (docs/design.md#layers), reading the verdicts.
 """
 
 from __future__ import annotations

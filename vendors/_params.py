@@ -41,7 +41,9 @@ def canonical_number(value: float) -> int | float:
 
 class InpaintingParams(StrictModel):
     """The diffusion inpainting knobs AILabTools Remove Objects Advanced and Volcengine
-    ``i2i_inpainting`` share (same names, ranges and defaults; PROTOCOLS.md 2.3 and 3.2)."""
+    ``i2i_inpainting`` share (same names, ranges and defaults;
+    docs/vendors/volcengine-visual.md#request-fields and
+    docs/vendors/ailabtools.md#remove-objects-advanced)."""
 
     steps: int = Field(default=30, ge=1, description="Sampling steps; more is slower.")
     strength: float = Field(

@@ -26,7 +26,7 @@ Exception tree::
         └── InvalidImageError       an image input missing, empty, not an image, wrong format or
                                     over the vendor's byte cap
 
-The retry verdict is what DESIGN.md's money rules need, and the only thing Prefect's
+The retry verdict is what docs/design.md#money-rules need, and the only thing Prefect's
 ``retry_condition_fn`` reads:
 
 - ``RESUBMIT``: transient, and the vendor did not accept the job (rate limits, gateway errors

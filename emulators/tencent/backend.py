@@ -1,6 +1,6 @@
 """Tencent aiart ``ImageInpaintingRemoval``: authentication and request rules.
 
-Signature checks follow PROTOCOLS.md 1.3, "Emulator verification recipe", step by step, and
+Signature checks follow docs/signing.md#verifying-a-tc3-signature step by step, and
 recompute the signature from the raw request with ``vendors/tencent/signing.py``, the code the
 pack's client signs with (kept honest by the vendor's known-answer vectors).
 """
@@ -47,7 +47,8 @@ MAX_SIDE = 5000  # each side must be smaller than 5000 px
 # A TC3-signed POST body is capped at 10 MB (signature v3 documentation); read as MiB here,
 # the lenient reading, so the client's stricter 10^7-byte check always trips first.
 MAX_BODY = 10 * 1024 * 1024
-# The mask is "single-channel greyscale" (PROTOCOLS.md 1.4): an RGB mask is refused, and TIFF
+# The mask is "single-channel greyscale" (docs/vendors/tencent-aiart.md#request-fields):
+# an RGB mask is refused, and TIFF
 # (where multi-channel and 16-bit data hide) too.
 MASK_MODES = {"L", "1"}
 
@@ -104,7 +105,7 @@ class TencentBackend:
     def settings(self) -> TencentSettings:
         return self.state.settings.tencent
 
-    # -- authentication (PROTOCOLS.md 1.3, recipe steps 1-5) --------------------------------
+    # -- authentication (docs/signing.md#verifying-a-tc3-signature, steps 1-5) --------------
     def authenticate(
         self, method: str, path: str, query: str, headers: Mapping[str, str], body: bytes
     ) -> str:

@@ -1,7 +1,8 @@
 """Tencent Cloud API 3.0 error envelopes, exactly as the SDK expects them.
 
 Every answer, error or not, is HTTP 200 with ``Content-Type: application/json`` and no charset
-(PROTOCOLS.md 1.5: the Python SDK skips error detection for any other content type and raises
+(docs/vendors/tencent-aiart.md#errors-at-http-200: the Python SDK skips error detection for
+any other content type and raises
 ``ServerNetworkError`` for any other status)::
 
     {"Response": {"Error": {"Code": "...", "Message": "..."}, "RequestId": "..."}}

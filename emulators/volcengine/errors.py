@@ -1,7 +1,8 @@
 """Volcengine visual error envelopes: the TOP gateway's and the CV service's.
 
 Gateway errors (auth, routing, throttling) come back under ``ResponseMetadata.Error`` with the
-HTTP status of PROTOCOLS.md 2.5; service errors carry ``code`` (= ``status``), ``data: null``,
+HTTP status of docs/vendors/volcengine-visual.md#gateway-codes;
+service errors carry ``code`` (= ``status``), ``data: null``,
 ``message``, ``request_id`` and ``time_elapsed`` with HTTP 4xx/5xx.
 """
 

@@ -2,7 +2,8 @@
 
 The batch runs in a child process against the same Prefect API, ledger and locks; it is
 SIGKILLed while paid calls are in flight; a second run finishes the batch. The only extra
-charges allowed are calls that were in flight at the kill (DESIGN.md: the one double charge no
+charges allowed are calls that were in flight at the kill
+(docs/design.md#money-rules: the one double charge no
 client can rule out), and each of those must be in the ledger as a possible double charge.
 """
 

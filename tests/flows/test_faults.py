@@ -1,6 +1,6 @@
 """Every fault the emulators inject ends in success after retry, or in the documented error.
 
-Expectations come from the classification tables and DESIGN.md's money rules: faults before
+Expectations come from the classification tables and docs/design.md#money-rules: faults before
 acceptance are resubmitted (no double charge); ambiguous ones are resent once and counted as
 possible double charges; permanent ones are never retried.
 """

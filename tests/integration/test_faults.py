@@ -1,6 +1,6 @@
 """Every scripted fault, met by the real clients: the typed error, its verdict, and billing.
 
-Expectations come from PROTOCOLS.md (codes, HTTP statuses) and DESIGN.md's money rules
+Expectations come from docs/vendors/ (codes, HTTP statuses) and docs/design.md#money-rules
 (verdicts); billing is what the emulator documents per fault kind (``BILLED``).
 """
 

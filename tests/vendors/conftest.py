@@ -16,7 +16,7 @@ import httpx
 import pytest
 from PIL import Image
 
-# Obviously fake credentials; the vector keys come from signing-vectors.txt.
+# Obviously fake credentials; the vector keys come from docs/signing.md#known-answer-vectors.
 TC_SECRET_ID = "AKIDEXAMPLEa1b2c3d4e5f6g7h8i9j0kLmNoP"
 TC_SECRET_KEY = "SKEYexampleA1B2C3D4E5F6G7H8I9J0kl"
 TC_TOKEN = "TOKENexample0123456789"

@@ -1,7 +1,7 @@
 """The httpx auths, driven through their generators with the known-answer vectors.
 
 No client and no transport: build the request, run ``sync_auth_flow``/``async_auth_flow`` with
-``next()``, and compare what the auth stamped with signing-vectors.txt.
+``next()``, and compare what the auth stamped with docs/signing.md#known-answer-vectors.
 """
 
 from __future__ import annotations

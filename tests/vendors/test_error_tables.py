@@ -1,7 +1,9 @@
 """Every row of every classification table, against an independent table written here.
 
-The expectations are typed out again on purpose (from PROTOCOLS.md 1.6, 2.5 and 3.5 and the
-money rules in DESIGN.md), so a wrong row in the code fails here. Each test also checks that the
+The expectations are typed out again on purpose (from docs/vendors/tencent-aiart.md#error-codes,
+docs/vendors/volcengine-visual.md#error-codes and docs/vendors/ailabtools.md#error-codes and the
+money rules in docs/design.md#money-rules), so a wrong row in the code fails here. Each test
+also checks that the
 code's table and this one have exactly the same keys: no row untested, no row unexpected.
 """
 

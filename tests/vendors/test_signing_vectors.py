@@ -1,4 +1,4 @@
-"""Known-answer vectors from vendor-docs/signing-vectors.txt, checked step by step.
+"""Known-answer vectors (docs/signing.md#known-answer-vectors), checked step by step.
 
 The vectors were computed with the vendors' official SDKs (clock frozen); every intermediate
 (canonical request, string to sign, Authorization) must match byte for byte.

@@ -1,4 +1,5 @@
-"""AILabTools: Remove Objects Advanced and Try on Clothes Pro/Refiner (PROTOCOLS.md 3)."""
+"""AILabTools: Remove Objects Advanced and Try on Clothes Pro/Refiner
+(docs/vendors/ailabtools.md)."""
 
 from prefect_image_edit.vendors.ailabtools.auth import ApiKeyAuth
 from prefect_image_edit.vendors.ailabtools.client import (

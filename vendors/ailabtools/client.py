@@ -4,7 +4,7 @@ Remove Objects Advanced is synchronous (Base64 image out). The try-on APIs are a
 submit returns a task id at once, and ``query_async_task`` is polled (every 5 s, results kept
 24 h). Requests are multipart with real file parts (``<field>.<ext>`` and a sniffed content
 type); an answer is an error when HTTP is not 200 or ``error_code`` is non-zero.
-See PROTOCOLS.md section 3.
+See docs/vendors/ailabtools.md.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """AILabTools ``error_detail.code`` values, classified once, as data.
 
-Source: PROTOCOLS.md 3.5 (the current table; old HTTP statuses do not matter here, codes do).
-A code missing here is permanent (``classify``). Verdicts follow DESIGN.md's money rules and the
+Source: docs/vendors/ailabtools.md#error-codes (the current table; old HTTP statuses do not
+matter here, codes do).
+A code missing here is permanent (``classify``). Verdicts follow docs/design.md#money-rules and the
 vendor's own retry guidance:
 
 - RESUBMIT: EXCEEDING_LIMITS, AI_SERVICE_FLOW_RESTRICTION and the other 503 resource codes; the

@@ -2,7 +2,8 @@
 
 Requests are multipart: images are file parts, the parameters below are text parts, rendered by
 :func:`form_fields` (booleans as ``true``/``false``, integral floats without ``.0``). Responses
-share one public envelope (PROTOCOLS.md 3.5); the task fields are normalised in ``tasks.py``.
+share one public envelope (docs/vendors/ailabtools.md#response-envelope); the task fields are
+normalised in ``tasks.py``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ __all__ = [
 
 
 class RemoveObjectsParams(InpaintingParams):
-    """Remove Objects Advanced: the shared inpainting knobs (PROTOCOLS.md 3.2).
+    """Remove Objects Advanced: the shared inpainting knobs
+    (docs/vendors/ailabtools.md#remove-objects-advanced).
 
     ``scale`` must be a whole number here: AILabTools' OpenAPI spec types it as an integer
     (``7`` or ``7.0`` is sent as ``7``; ``7.5`` is refused before anything is sent).

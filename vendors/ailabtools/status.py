@@ -1,4 +1,5 @@
-"""Normalise AILabTools async task answers into :class:`TaskResult` (PROTOCOLS.md 3.4).
+"""Normalise AILabTools async task answers into :class:`TaskResult`
+(docs/vendors/ailabtools.md#querying-async-tasks).
 
 Two status vocabularies may appear, alone or together:
 

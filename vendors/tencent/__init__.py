@@ -1,4 +1,5 @@
-"""Tencent Cloud aiart: ``ImageInpaintingRemoval`` over TC3-HMAC-SHA256 (PROTOCOLS.md 1)."""
+"""Tencent Cloud aiart: ``ImageInpaintingRemoval`` over TC3-HMAC-SHA256
+(docs/vendors/tencent-aiart.md)."""
 
 from prefect_image_edit.vendors.tencent.auth import TC3Auth
 from prefect_image_edit.vendors.tencent.client import INPAINTING_FORMATS, TencentAiartClient

@@ -2,7 +2,7 @@
 
 One synchronous call erases the masked area and returns the image as Base64 or as a COS URL
 valid for one hour. Errors arrive at HTTP 200 inside ``Response.Error``; a non-200 answer
-without that envelope came from a gateway. See PROTOCOLS.md section 1.
+without that envelope came from a gateway. See docs/vendors/tencent-aiart.md.
 """
 
 from __future__ import annotations

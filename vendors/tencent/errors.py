@@ -1,7 +1,8 @@
 """Tencent Cloud error codes (common codes and aiart's), classified once, as data.
 
-Source: PROTOCOLS.md 1.6. Tencent answers errors at HTTP 200 inside ``Response.Error``; a code
-missing here is permanent (``classify``). Verdicts follow DESIGN.md's money rules:
+Source: docs/vendors/tencent-aiart.md#error-codes.
+Tencent answers errors at HTTP 200 inside ``Response.Error``; a code
+missing here is permanent (``classify``). Verdicts follow docs/design.md#money-rules:
 
 - RESUBMIT: frequency and concurrency limits, service unavailable, provisioning in progress; the
   job was refused before it ran.

@@ -2,7 +2,7 @@
 
 Field names on the wire are Tencent's (``InputImage``, ``LogoAdd``...); Python code uses snake
 case. Serialising drops ``None`` fields and keeps the SDK's field order, so the body is byte for
-byte what the official SDK sends (PROTOCOLS.md 1.4, KAT vector A).
+byte what the official SDK sends (docs/vendors/tencent-aiart.md#request-fields, KAT vector A).
 """
 
 from __future__ import annotations

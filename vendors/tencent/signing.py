@@ -1,8 +1,8 @@
 """TC3-HMAC-SHA256 request signing for Tencent Cloud API 3.0, in small pure steps.
 
 Each step is a function of its inputs only (no clock, no I/O), so the known-answer vectors in
-``vendor-docs/signing-vectors.txt`` can be checked step by step, and the emulator recomputes
-signatures with exactly the code the client uses. Reference: PROTOCOLS.md section 1.3.
+``docs/signing.md#known-answer-vectors`` can be checked step by step, and the emulator recomputes
+signatures with exactly the code the client uses. Reference: docs/signing.md#tencent-tc3.
 
 Secrets never leave this module in any form but an HMAC digest.
 """

@@ -1,4 +1,5 @@
-"""Volcengine visual (service ``cv``): ``i2i_inpainting`` over HMAC-SHA256 (PROTOCOLS.md 2)."""
+"""Volcengine visual (service ``cv``): ``i2i_inpainting`` over HMAC-SHA256
+(docs/vendors/volcengine-visual.md)."""
 
 from prefect_image_edit.vendors.volcengine.auth import VolcengineAuth
 from prefect_image_edit.vendors.volcengine.client import (

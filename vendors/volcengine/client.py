@@ -2,7 +2,7 @@
 
 One synchronous call erases the masked area and returns Base64 and, with ``return_url``, a URL
 valid 24 h (``x-expires``). Two layers report errors: the gateway (``ResponseMetadata.Error``)
-and the service (``code`` other than 10000, HTTP 4xx/5xx). See PROTOCOLS.md section 2.
+and the service (``code`` other than 10000, HTTP 4xx/5xx). See docs/vendors/volcengine-visual.md.
 """
 
 from __future__ import annotations

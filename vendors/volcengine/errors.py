@@ -1,12 +1,12 @@
 """Volcengine visual (CV) error codes, classified once, as data.
 
-Source: PROTOCOLS.md 2.5. Two layers answer errors:
+Source: docs/vendors/volcengine-visual.md#error-codes. Two layers answer errors:
 
 - the TOP gateway, under ``ResponseMetadata.Error`` with a string ``Code`` and a numeric
   ``CodeN`` (both are keys here, so either finds the rule);
 - the visual service, with a numeric ``code`` (10000 is success) and HTTP 4xx/5xx.
 
-A code missing here is permanent (``classify``). Verdicts follow DESIGN.md's money rules:
+A code missing here is permanent (``classify``). Verdicts follow docs/design.md#money-rules:
 RESUBMIT for rate and concurrency limits (refused before processing); RETRY_ONCE for internal
 errors (the job ran); NEW_SEED for 201304 ("AI ghost face") and for 50511/50519 (output
 moderation, "retryable" says the vendor): the output was rejected, and the same seed with the

@@ -1,7 +1,8 @@
 """Request and response models of Volcengine visual ``i2i_inpainting`` (Version 2022-08-31).
 
 Field names are the vendor's (already snake case). The body keeps the order of the official
-doc's example, so a URL request serialises byte for byte like KAT vector V1 (PROTOCOLS.md 2.3).
+doc's example, so a URL request serialises byte for byte like KAT vector V1
+(docs/vendors/volcengine-visual.md#request-fields).
 """
 
 from __future__ import annotations

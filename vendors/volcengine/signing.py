@@ -1,8 +1,8 @@
 """Volcengine "SignerV4" HMAC-SHA256 request signing, in small pure steps.
 
 Each step is a function of its inputs only (no clock, no I/O), so the known-answer vectors in
-``vendor-docs/signing-vectors.txt`` can be checked step by step, and the emulator recomputes
-signatures with exactly the code the client uses. Reference: PROTOCOLS.md section 2.2.
+``docs/signing.md#known-answer-vectors`` can be checked step by step, and the emulator recomputes
+signatures with exactly the code the client uses. Reference: docs/signing.md#volcengine-signerv4.
 
 Differences from Tencent's TC3 worth remembering: the raw secret key starts the HMAC chain (no
 prefix); header values are trimmed but not lower-cased; the query string is part of the
