@@ -26,6 +26,13 @@ ELSEWHERE = {
     "prefect worker start": "long-running; the deployments it runs are served in tests/ui",
     "prefect-image-edit emulate": "tests/emulators/test_control.py (the emulators' CLI)",
     "prefect-image-edit serve": "tests/cli/test_cli.py::test_serve_* (options, block check)",
+    "createdb": "tests/cluster/conftest.py (creates the prefect and state databases)",
+    "psql": "tests/cluster/conftest.py (CREATE EXTENSION pg_trgm)",
+    "PREFECT_API_DATABASE_CONNECTION_URL=": "tests/cluster/conftest.py (the server's database)",
+    "PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE=": "tests/cluster/conftest.py (lease storage)",
+    "prefect server start": "tests/cluster/conftest.py (a real server on PostgreSQL)",
+    "export PREFECT_API_URL": "tests/cluster/machine_main.py (each machine's environment)",
+    "export PREFECT_IMAGE_EDIT_STATE_URL": "tests/cluster/machine_main.py (the shared state)",
 }
 
 
