@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -156,6 +157,30 @@ async def resolve_references(connections: Mapping[str, Any]) -> dict[str, Any]:
     return resolved
 
 
+FILESYSTEM_LEASES = "prefect.server.concurrency.lease_storage.filesystem"
+
+
+async def check_lease_storage() -> str | None:
+    """A warning if the Prefect server keeps concurrency leases in memory (None: it does not,
+    or it cannot say). With in-memory leases a server restart while a vendor slot is held
+    leaks that slot for good; a killed worker's slot returns after 67-71 s either way."""
+    from prefect import get_client
+
+    try:
+        async with get_client() as client:
+            answer = await client._client.get("/admin/settings")
+        storage = answer.json()["server"]["concurrency"]["lease_storage"]
+    except Exception:  # an older server, or no admin API: nothing to say
+        return None
+    if storage == FILESYSTEM_LEASES:
+        return None
+    return (
+        f"the Prefect server keeps concurrency leases in {storage!r}: a server restart while a "
+        "vendor slot is held leaks that slot for good; start the server with "
+        f"PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE={FILESYSTEM_LEASES}"
+    )
+
+
 def serve_deployments(
     connections: Mapping[str, Any] | None = None,
     *,
@@ -168,6 +193,9 @@ def serve_deployments(
 
     async def prepare() -> dict[str, Any]:
         await ensure_vendor_limits()
+        warning = await check_lease_storage()
+        if warning:
+            print(f"prefect-image-edit serve: warning: {warning}", file=sys.stderr)
         return await resolve_references(connections or {})
 
     references = asyncio.run(prepare())

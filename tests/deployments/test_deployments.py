@@ -114,3 +114,11 @@ def test_deployments_apply_to_a_real_api_and_limits_exist():
     }
     assert sizes["image-edit:tencent-aiart"] == 1
     assert set(limits) == set(sizes)
+
+
+def test_serve_warns_when_the_server_keeps_leases_in_memory(prefect_api):
+    from prefect_image_edit.deployments.serve import FILESYSTEM_LEASES, check_lease_storage
+
+    warning = asyncio.run(check_lease_storage())
+    assert warning is not None  # the test server uses Prefect's in-memory default
+    assert FILESYSTEM_LEASES in warning and "leaks" in warning
