@@ -100,6 +100,10 @@ class BatchSummary(BaseModel):
     )
 
 
+REPORTED_REFUSALS = 50
+"""Refused items shown as failed task runs of their own (the summary lists them all)."""
+
+
 class _Progress:
     """The progress artifact, updated in steps (every 5 % or 2 s), not once per item."""
 
@@ -347,9 +351,14 @@ async def batch_erase(
     finally:
         spend = await finish_run(meter)
     done_rows = [row for row in rows if row is not None]
-    for row in done_rows:
-        if row.status == "failed":  # a failed task run named after the file, with its reason
-            await report_item_failure(row.item, row.error or "failed")
+    # Items refused before they ran (unreadable rows, missing files) get a failed task run named
+    # after the file too; items that failed while running already are one ("erase FILE").
+    # At most REPORTED_REFUSALS of them: a manifest of 10,000 missing files must stay fast.
+    refused = [
+        row for row in done_rows if row.status == "failed" and row.error_type == "InputError"
+    ]
+    for row in refused[:REPORTED_REFUSALS]:
+        await report_item_failure(row.item, row.error or "failed")
     summary = BatchSummary(
         total=len(done_rows),
         succeeded=sum(r.status == "done" for r in done_rows),
