@@ -65,9 +65,12 @@ def test_failures_are_isolated_and_listed(emu, connections, make_scene, tmp_path
     assert state.is_failed()
     assert state.message.startswith("3 of 5 items erased, 2 failed")
     by_item = {row.item.rsplit("/", 1)[-1]: row for row in summary.rows}
-    assert by_item["item-00.jpg"].error_type == "ModerationError"
+    # Two images are in progress per vendor call, so which one meets the refusal may vary.
+    photos = [f"item-0{i}.jpg" for i in range(4)]
+    refused = [name for name in photos if by_item[name].error_type == "ModerationError"]
+    assert len(refused) == 1
     assert by_item["zz-broken.jpg"].error_type == "UnreadableImageError"
-    assert [by_item[f"item-0{i}.jpg"].status for i in (1, 2, 3)] == ["done"] * 3
+    assert [by_item[name].status for name in photos if name not in refused] == ["done"] * 3
     assert emu.counters.billable("tencent") == 3
 
     table = asyncio.run(Artifact.aget("batch-erase-summary"))
