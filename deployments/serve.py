@@ -193,10 +193,11 @@ def serve_deployments(
 
     async def prepare() -> dict[str, Any]:
         await ensure_vendor_limits()
+        references = await resolve_references(connections or {})  # a bad name: one line, stop
         warning = await check_lease_storage()
         if warning:
             print(f"prefect-image-edit serve: warning: {warning}", file=sys.stderr)
-        return await resolve_references(connections or {})
+        return references
 
     references = asyncio.run(prepare())
     deployments = build_deployments(references or None, defaults=defaults)
