@@ -8,15 +8,17 @@ submits send those bytes; each poll result goes straight to its archive step.
 from __future__ import annotations
 
 import anyio.to_thread
-from prefect import flow
+from prefect import Task, flow
 from prefect.artifacts import acreate_markdown_artifact
 from prefect.states import Completed, Failed
 from pydantic import BaseModel, Field, PrivateAttr
 
 from prefect_image_edit.blocks.archive import ArchiveStorage
+from prefect_image_edit.errors import ResultExpired
 from prefect_image_edit.flows.artifacts import artifact_key, before_after_markdown
 from prefect_image_edit.flows.erase import DEFAULT_CONNECTIONS, publish_dry_run
 from prefect_image_edit.flows.models import Connections
+from prefect_image_edit.state import CallState
 from prefect_image_edit.tasks.archive import find_archived, read_archived, resolve_archive
 from prefect_image_edit.tasks.cost import BudgetExceeded, PriceTable, RunSpend, format_cost
 from prefect_image_edit.tasks.credentials import resolve_credentials
@@ -193,13 +195,15 @@ async def _try_on(
     rps = connections.requests_per_second
     outfit = await prepare_try_on(person_image, top_garment, bottom_garment, archive)
 
-    coarse_job = await submit_try_on_coarse(outfit, credentials, rps)
-    [coarse_done] = await poll_try_on_jobs([coarse_job], credentials, timeout_seconds)
-    coarse = await archive_try_on_result(coarse_job, credentials, archive, coarse_done)
+    async def finish(submit: Task, *args: object) -> tuple[TryOnJob, ArchivedRef]:
+        return await _submit_poll_archive(
+            submit, args, credentials, archive, timeout_seconds=timeout_seconds
+        )
 
-    refined_job = await submit_try_on_refiner(outfit, coarse, gender, credentials, archive, rps)
-    [refined_done] = await poll_try_on_jobs([refined_job], credentials, timeout_seconds)
-    refined = await archive_try_on_result(refined_job, credentials, archive, refined_done)
+    coarse_job, coarse = await finish(submit_try_on_coarse, outfit, credentials, rps)
+    refined_job, refined = await finish(
+        submit_try_on_refiner, outfit, coarse, gender, credentials, archive, rps
+    )
 
     # The records, not the (possibly cached) jobs: they count every request ever sent.
     charges = await records().charges([coarse_job.key, refined_job.key])
@@ -214,6 +218,34 @@ async def _try_on(
     )
     outcome._outfit = outfit
     return outcome
+
+
+async def _submit_poll_archive(
+    submit: Task,
+    args: tuple[object, ...],
+    credentials,
+    archive: ArchiveStorage,
+    *,
+    timeout_seconds: float,
+) -> tuple[TryOnJob, ArchivedRef]:
+    """One paid stage: submit (or resume), poll, archive.
+
+    A job the vendor no longer keeps, whose result nobody archived (its record is expired:
+    the vendor said so), is submitted once more past Prefect's cache of the submit: the
+    submit then pays again as a counted ``expired`` re-payment. Any other ``ResultExpired``
+    (a URL refused while the vendor still keeps the task) is not a reason to pay again.
+    """
+    job = await submit(*args)
+    for again in (False, True):
+        try:
+            [done] = await poll_try_on_jobs([job], credentials, timeout_seconds)
+            return job, await archive_try_on_result(job, credentials, archive, done)
+        except ResultExpired:
+            record = await records().get(job.key)
+            if again or record is None or record.state is not CallState.EXPIRED:
+                raise
+        job = await submit.with_options(refresh_cache=True)(*args)
+    raise AssertionError("unreachable")
 
 
 async def _publish(outcome: TryOnOutcome, outfit: PreparedOutfit, archive: ArchiveStorage) -> None:

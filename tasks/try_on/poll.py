@@ -29,6 +29,7 @@ from prefect_image_edit.tasks.settings import get_settings
 from prefect_image_edit.tasks.try_on.fetch import fetch_result
 from prefect_image_edit.tasks.try_on.models import VENDOR, FinishedJob, JobFailed, TryOnJob
 from prefect_image_edit.tasks.try_on.records import TryOnRecords, records
+from prefect_image_edit.vendors.errors import NotFoundError
 from prefect_image_edit.vendors.results import TaskResult, TaskState
 
 __all__ = ["MAX_CONCURRENT_DOWNLOADS", "poll_try_on_jobs"]
@@ -130,6 +131,18 @@ class _Stager:
         await asyncio.gather(*self.pending.values(), return_exceptions=True)
 
 
+async def _vendor_dropped(book: TryOnRecords, job: TryOnJob, error: NotFoundError) -> ResultExpired:
+    """The vendor no longer knows a job nobody archived (past its retention, or dropped):
+    the record is marked expired, so paying for the input again is a counted re-payment."""
+    await book.mark_expired(job.key, f"AILabTools no longer keeps task {job.task_id}")
+    expired = ResultExpired(
+        f"the {job.stage} job {job.task_id} is no longer known to AILabTools and its result "
+        "was never archived; submitting again pays once more, counted as a re-payment"
+    )
+    expired.__cause__ = error
+    return expired
+
+
 @task(name="poll-try-on-jobs", cache_policy=NO_CACHE)
 async def poll_try_on_jobs(
     jobs: list[TryOnJob],
@@ -150,7 +163,8 @@ async def poll_try_on_jobs(
     Raises:
         JobFailed: a job failed at the vendor (after every job has finished).
         BadResultError: a job's result is not a usable image (a vendor fault; not staged).
-        ResultExpired: a job's result expired unarchived in an earlier run.
+        ResultExpired: a job's result expired unarchived (in an earlier run, or the vendor
+            no longer knows the task): its record is expired.
         PollTimeout, VendorError: a job could not be polled to the end.
     """
     book = records()
@@ -185,6 +199,8 @@ async def poll_try_on_jobs(
             finished.append(known)
             continue
         outcome = outcomes[job.task_id]
+        if isinstance(outcome.error, NotFoundError):
+            raise await _vendor_dropped(book, job, outcome.error)
         if outcome.error is not None:
             raise outcome.error
         result = outcome.result

@@ -332,13 +332,6 @@ def test_case6_try_on_outcomes_carry_the_figure(emu, connections, state, make_sc
     assert outcome.possible_double_charges == 1 == state.possible_double_charges()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="try-on re-run after the vendor dropped the task (clock +25 h): the record is READY "
-    "with only the URL (downloads were 403), poll_try_on_jobs polls the task again, gets "
-    "ERROR_RESOURCE_NOT_FOUND (a permanent NotFoundError) and never marks the record EXPIRED, "
-    "so every re-run fails instead of paying again as a counted EXPIRED re-payment",
-)
 def test_case6_try_on_repayment_after_expiry_is_counted_and_reported(
     emu, connections, state, make_scene, tmp_path
 ):
