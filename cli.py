@@ -140,16 +140,52 @@ def _image_format(path: Path) -> str:
 # ---------------------------------------------------------------------------------- commands
 
 
+def _prefect_api_configured() -> bool:
+    """Whether a Prefect server is configured (environment or the active profile)."""
+    from prefect.settings import get_current_settings
+
+    return bool(get_current_settings().api.url)
+
+
+def _runs_here(args: argparse.Namespace, chain: list[str]) -> bool:
+    """Whether this erase runs in-process, with no Prefect server at all: every provider of
+    the chain is free (runs on this machine), no saved block is named (those live in a
+    Prefect server) and no server is configured. Prefect's orchestration (vendor concurrency
+    limits, retries, run history) guards paid calls; a free one would only wait seconds for a
+    temporary server to start and stop. Set PREFECT_API_URL to record these runs too."""
+    from prefect_image_edit.tasks.providers import provider as provider_spec
+
+    if args.dry_run or args.archive or any(provider_spec(p).paid for p in chain):
+        return False
+    return not _prefect_api_configured()
+
+
+async def _erase_here(
+    image: str, mask: Any, chain: list[str], settings: Any, policy: str, output: Any
+):
+    """The erase flow's one item, run in this process with no Prefect run (free providers)."""
+    from prefect_image_edit.tasks.item import erase_one
+    from prefect_image_edit.tasks.sources import check_output_path
+
+    check_output_path(output.path, image)
+    return await erase_one(image, mask, chain, settings=settings, policy=policy, output=output)
+
+
 def _erase(args: argparse.Namespace) -> int:
-    from prefect_image_edit.flows.erase import erase
-    from prefect_image_edit.flows.models import OutputOptions
-    from prefect_image_edit.tasks.models import EraseSettings, MaskOptions
+    from prefect_image_edit.tasks.models import EraseSettings, MaskOptions, OutputOptions
 
     image = Path(args.image)
     out = Path(args.out) if args.out else Path(f"{image.stem}-erased.png")
     mask = MaskOptions(mask=args.mask, boxes=args.box or [], from_alpha=args.from_alpha)
-    connections = _connections(args)
     settings = EraseSettings(seed=args.seed)
+    output = OutputOptions(format=_image_format(out), path=str(out))
+    chain = list(dict.fromkeys([args.provider, *(args.fallback or [])]))
+    if _runs_here(args, chain):
+        outcome = asyncio.run(_erase_here(str(image), mask, chain, settings, args.policy, output))
+        return _print_erased(outcome)
+    from prefect_image_edit.flows.erase import erase
+
+    connections = _connections(args)
     _check_api()
     outcome = asyncio.run(
         erase(
@@ -159,13 +195,17 @@ def _erase(args: argparse.Namespace) -> int:
             fallback=args.fallback or None,
             settings=settings,
             policy=args.policy,
-            output=OutputOptions(format=_image_format(out), path=str(out)),
+            output=output,
             connections=connections,
             dry_run=args.dry_run,
         )
     )
     if args.dry_run:
         return _print_dry_run(outcome)
+    return _print_erased(outcome)
+
+
+def _print_erased(outcome: Any) -> int:
     variant = outcome.variants[0]
     print(f"{variant.final.written_to} ({outcome.provider}; archived {variant.final.archived.uri})")
     return EXIT_OK
@@ -414,8 +454,10 @@ def build_parser() -> argparse.ArgumentParser:
         "erase",
         parents=[common],
         help="Erase the masked object from one image.",
-        description="Erase the masked object from one image and archive the result. Uses "
-        "PREFECT_API_URL's server when set, else a temporary local one.",
+        description="Erase the masked object from one image and archive the result. Runs as "
+        "a flow on PREFECT_API_URL's server when one is configured, else on a temporary local "
+        "one; a free erase (--provider local) with no server configured and no saved block "
+        "runs in this process, with no Prefect server at all.",
     )
     erase.add_argument("image", help="The image file (or s3:// URI with --archive).")
     source = erase.add_mutually_exclusive_group(required=True)

@@ -3,8 +3,6 @@ parameters as a form, with choices as drop-downs."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import (
@@ -19,7 +17,6 @@ from pydantic import (
     create_model,
 )
 
-from prefect_image_edit.errors import InputError
 from prefect_image_edit.tasks.models import (
     MAX_VARIANTS,
     EraseOutcome,
@@ -27,8 +24,8 @@ from prefect_image_edit.tasks.models import (
     OutputOptions,
     Provider,
     Variant,
-    has_parent_segment,
 )
+from prefect_image_edit.tasks.sources import check_output_path
 
 __all__ = [
     "MAX_BATCH_CONCURRENCY",
@@ -202,40 +199,3 @@ def _build_connections() -> type[_ConnectionsBase]:
 Connections = _build_connections()
 """The ``connections`` flow parameter: one credentials block per registered vendor (a block
 picker in the Prefect UI, a name or an instance from Python) and the archive storage block."""
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        if a.exists() and b.exists():
-            return a.samefile(b)
-    except OSError:
-        pass
-    return os.path.normcase(a.resolve()) == os.path.normcase(b.resolve())
-
-
-def check_output_path(path: str | os.PathLike[str], image: str) -> None:
-    """Refuse writing the edited image over its input, before any paid call.
-
-    Call it with each local path the flow will write (after variant names are added) and
-    the image reference the user gave. ``s3://`` inputs cannot be overwritten by a local path.
-
-    Raises:
-        InputError: ``path`` is the input file (same file, a link to it, or the same path
-            spelled another way), or has a ``..`` segment after a named one.
-    """
-    from prefect_image_edit.tasks.sources import local_path
-
-    target = Path(path).expanduser()
-    if has_parent_segment(os.fspath(path)):
-        raise InputError(
-            "the output path climbs out of a folder it names ('..' after a folder)",
-            source=os.fspath(path),
-        )
-    if image.startswith("s3://"):
-        return
-    if _same_file(target, local_path(image)):
-        raise InputError(
-            "the output path is the input image itself: choose another path so the original "
-            "is kept",
-            source=os.fspath(path),
-        )

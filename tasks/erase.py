@@ -32,7 +32,7 @@ from typing import Any
 
 import anyio
 import anyio.to_thread
-from prefect import get_run_logger, task
+from prefect import task
 from prefect.blocks.abstract import CredentialsBlock
 from prefect.cache_policies import NO_CACHE
 
@@ -52,6 +52,7 @@ from prefect_image_edit.tasks.archive import (
 from prefect_image_edit.tasks.cost import CallMeter
 from prefect_image_edit.tasks.credentials import resolve_credentials
 from prefect_image_edit.tasks.limits import vendor_slot
+from prefect_image_edit.tasks.logs import run_logger
 from prefect_image_edit.tasks.models import (
     ArchivedRef,
     ErasedImage,
@@ -258,7 +259,7 @@ async def _pay_for_result(
     None for ``local``). ``meter`` reserves each request's price before it goes out (the
     run's ``max_cost``) and counts what was billed.
     """
-    logger = get_run_logger()
+    logger = run_logger()
     image, mask = read_staged(inputs.image), read_staged(inputs.mask)
     if image is None or mask is None:
         raise InputError(
@@ -446,7 +447,7 @@ async def _erase(
     accounts = await Accounts.resolve(spec.vendor, credentials) if spec.paid else None
     origins = result_origins(accounts.first) if accounts is not None else ()
     store = resolve_state()
-    logger = get_run_logger()
+    logger = run_logger()
     meter = CallMeter(run_meter(), spec.vendor, spec.action, key)
     async with store.lock(key):
         record = await store.get(key)

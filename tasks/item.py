@@ -20,12 +20,13 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import PurePath
 from typing import Any, TypeVar
 
-from prefect import get_run_logger, task
+from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from prefect_image_edit.errors import ImageEditError
 from prefect_image_edit.tasks.erase import erase_image
 from prefect_image_edit.tasks.finish import finish_erase
+from prefect_image_edit.tasks.logs import run_logger
 from prefect_image_edit.tasks.models import (
     EraseOutcome,
     EraseSettings,
@@ -130,7 +131,7 @@ async def erase_one(
     """
     settings = settings or EraseSettings()
     credentials = credentials or {}
-    logger = get_run_logger()
+    logger = run_logger()
     seeds = variant_seeds(settings.seed, variants)
     skipped: list[FallbackAttempt] = []
     for position, provider in enumerate(chain):
@@ -266,5 +267,5 @@ async def erase_item(
             requests_per_second=requests_per_second,
         )
     except ImageEditError as error:
-        get_run_logger().error("%s failed: %s", image, error)
+        run_logger().error("%s failed: %s", image, error)
         raise

@@ -1,10 +1,12 @@
-"""Read what users point the flows at: local paths, ``file://`` URIs and ``s3://`` objects.
+"""Read what users point the flows at: local paths, ``file://`` URIs and ``s3://`` objects,
+and check that an output path never overwrites them.
 
 Errors are ``InputError``s naming the reference, raised before any paid call.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -12,9 +14,11 @@ from urllib.parse import unquote, urlsplit
 import anyio.to_thread
 
 from prefect_image_edit.errors import InputError
+from prefect_image_edit.tasks.models import has_parent_segment
 
 __all__ = [
     "IMAGE_SUFFIXES",
+    "check_output_path",
     "is_within",
     "list_sources",
     "read_source",
@@ -146,3 +150,38 @@ def list_sources(location: str, *, s3_client: Any = None) -> list[str]:
     return sorted(
         str(p) for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
     )
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        if a.exists() and b.exists():
+            return a.samefile(b)
+    except OSError:
+        pass
+    return os.path.normcase(a.resolve()) == os.path.normcase(b.resolve())
+
+
+def check_output_path(path: str | os.PathLike[str], image: str) -> None:
+    """Refuse writing the edited image over its input, before any paid call.
+
+    Call it with each local path the flow will write (after variant names are added) and
+    the image reference the user gave. ``s3://`` inputs cannot be overwritten by a local path.
+
+    Raises:
+        InputError: ``path`` is the input file (same file, a link to it, or the same path
+            spelled another way), or has a ``..`` segment after a named one.
+    """
+    target = Path(path).expanduser()
+    if has_parent_segment(os.fspath(path)):
+        raise InputError(
+            "the output path climbs out of a folder it names ('..' after a folder)",
+            source=os.fspath(path),
+        )
+    if image.startswith("s3://"):
+        return
+    if _same_file(target, local_path(image)):
+        raise InputError(
+            "the output path is the input image itself: choose another path so the original "
+            "is kept",
+            source=os.fspath(path),
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -126,13 +127,16 @@ def test_an_unreachable_api_is_one_line_with_what_to_do(photo, free_port_url):
     assert "does not answer" in line and "PREFECT_API_URL" in line
 
 
-def test_the_ephemeral_api_start_timeout_is_one_line(photo, tmp_path):
-    env = {
-        **os.environ,
-        "PREFECT_HOME": str(tmp_path / "home"),
-        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "1",
-    }
+def _no_server_env(tmp_path) -> dict[str, str]:
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "home")}
     env.pop("PREFECT_API_URL", None)
+    return env
+
+
+def test_a_free_erase_with_no_server_configured_runs_in_process(photo, tmp_path):
+    """No PREFECT_API_URL, a free provider, no saved block: no temporary Prefect server is
+    started (it would create its database under PREFECT_HOME), and the result is archived."""
+    out = tmp_path / "clean.png"
     done = subprocess.run(
         [
             sys.executable,
@@ -142,6 +146,53 @@ def test_the_ephemeral_api_start_timeout_is_one_line(photo, tmp_path):
             str(photo),
             "--box",
             "75,45,125,95",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=_no_server_env(tmp_path),
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().startswith(str(out)) and "archived file://" in done.stdout
+    assert out.exists()
+    home = tmp_path / "home"
+    assert not list(home.glob("*.db")), sorted(p.name for p in home.iterdir())
+    assert list((home / "image-edit" / "archive").rglob("*.png"))
+
+
+def test_a_free_erase_runs_as_a_flow_when_a_server_is_configured(photo, tmp_path):
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+
+    async def erase_runs() -> int:
+        async with get_client() as client:
+            return await client.count_flow_runs(
+                flow_filter=FlowFilter(name=FlowFilterName(any_=["erase"]))
+            )
+
+    before = asyncio.run(erase_runs())
+    done = _run("erase", str(photo), "--box", "75,45,125,95", "--out", str(tmp_path / "o.png"))
+    assert done.returncode == 0, done.stderr
+    assert asyncio.run(erase_runs()) == before + 1
+
+
+def test_the_ephemeral_api_start_timeout_is_one_line(photo, tmp_path):
+    """A paid provider needs Prefect (its concurrency limits, retries): with no server
+    configured a temporary one starts, and a start that times out is one line."""
+    env = {**_no_server_env(tmp_path), "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "1"}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "prefect_image_edit.cli",
+            "erase",
+            str(photo),
+            "--box",
+            "75,45,125,95",
+            "--provider",
+            "tencent",
             "--out",
             str(tmp_path / "o.png"),
         ],
