@@ -18,6 +18,7 @@ __all__ = [
     "artifact_key",
     "batch_summary_markdown",
     "batch_table_rows",
+    "batch_thumbnail",
     "before_after_markdown",
     "short_uri",
     "thumbnail_data_uri",
@@ -139,9 +140,17 @@ BATCH_THUMBNAILS = 50
 """Items of a batch summary shown with a thumbnail (the rest: one text line each)."""
 
 
+BATCH_THUMBNAIL_SIDE = 96
+
+
+def batch_thumbnail(data: bytes) -> str:
+    """One batch item's thumbnail (a data URI) for ``batch_summary_markdown``."""
+    return thumbnail_data_uri(data, BATCH_THUMBNAIL_SIDE)
+
+
 def batch_summary_markdown(
     rows: Sequence[Mapping[str, Any]],
-    thumbnails: Mapping[str, bytes] | None = None,
+    thumbnails: Mapping[str, str] | None = None,
     *,
     title: str = "Batch erase",
 ) -> str:
@@ -151,7 +160,8 @@ def batch_summary_markdown(
     Args:
         rows: One mapping per item with ``item``, ``status`` (``done``/``failed``) and
             optionally ``provider``, ``archived``, ``request_id``, ``cached``, ``error``.
-        thumbnails: Item -> edited image bytes (or the input's, for a failure) to show.
+        thumbnails: Item -> its thumbnail as a data URI (``batch_thumbnail``), made while the
+            batch runs, not all at its end.
         title: Heading.
     """
     thumbnails = thumbnails or {}
@@ -165,10 +175,9 @@ def batch_summary_markdown(
         ]
         lines.append("")
     lines += ["| | item | status | provider | archived |", "|---|---|---|---|---|"]
-    side = 96
     for index, row in enumerate(rows):
-        data = thumbnails.get(row["item"]) if index < BATCH_THUMBNAILS else None
-        image = f"![{_cell(_name(row['item']))}]({thumbnail_data_uri(data, side)})" if data else ""
+        uri = thumbnails.get(row["item"]) if index < BATCH_THUMBNAILS else None
+        image = f"![{_cell(_name(row['item']))}]({uri})" if uri else ""
         status = row.get("status", "")
         if status == "done" and row.get("cached"):
             status = "done (cache hit)"

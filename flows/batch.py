@@ -1,13 +1,16 @@
 """The ``batch-erase`` flow: many images, one bad one never stops the rest.
 
-Items run concurrently (bounded), each as one ``erase-item`` task run named after its file (the
-same chain as the ``erase`` flow: prepare, erase with fallbacks, map back, archive); a failed
-item is a failed task run. Items a previous run finished (remembered in the shared state, and
-still in the archive) are reported without running anything. Vendor concurrency limits hold
-across items, flows and processes because every paid call holds one of the vendor's Prefect
-slots. Progress (in steps) and a summary table are published as artifacts, the summary before
-anything that could fail on storage; a results manifest (JSONL) is archived, and the flow's
-final state says how many items failed.
+Items run concurrently (bounded), each through the same chain as the ``erase`` flow's one item
+(``erase_one``: prepare, erase with fallbacks, map back, archive), inside the flow run: a task
+run per item cost the flow process and the Prefect server more CPU than the item's own work
+(the server records every task-run event), so only a failed item becomes a task run, failed
+and named after its file (``report_item_failure``), next to the flow run's logs and the
+summary table that list every item. Items a previous run finished (remembered in the shared
+state, and still in the archive) are reported without running anything. Vendor concurrency
+limits hold across items, flows and processes because every paid call holds one of the
+vendor's Prefect slots. Progress (in steps) and a summary table are published as artifacts,
+the summary before anything that could fail on storage; a results manifest (JSONL) is
+archived, and the flow's final state says how many items failed.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from prefect_image_edit.flows.artifacts import (
     BATCH_THUMBNAILS,
     batch_summary_markdown,
     batch_table_rows,
+    batch_thumbnail,
 )
 from prefect_image_edit.flows.erase import (
     DEFAULT_CONNECTIONS,
@@ -56,7 +60,7 @@ from prefect_image_edit.tasks.dry_run import (
     predict_erase,
 )
 from prefect_image_edit.tasks.erase import ARCHIVE_DEADLINE_SECONDS
-from prefect_image_edit.tasks.item import erase_item, variant_seeds
+from prefect_image_edit.tasks.item import erase_one, variant_seeds
 from prefect_image_edit.tasks.memo import item_key, recall_finished, remember_finished
 from prefect_image_edit.tasks.models import EraseOutcome, EraseSettings, Provider, ResizePolicy
 from prefect_image_edit.tasks.prepare import read_staged, source_client
@@ -100,8 +104,8 @@ class BatchSummary(BaseModel):
     )
 
 
-REPORTED_REFUSALS = 50
-"""Refused items shown as failed task runs of their own (the summary lists them all)."""
+REPORTED_FAILURES = 50
+"""Failed items shown as failed task runs of their own (the summary lists them all)."""
 
 
 class _Progress:
@@ -308,7 +312,7 @@ async def batch_erase(
         logger.info("%s of %s items already done or refused", len(items) - len(todo), len(items))
 
     gate = asyncio.Semaphore(2 * max(1, max_concurrency))
-    thumbnails: dict[str, bytes] = {}
+    thumbnails: dict[str, str] = {}
     credentials = credentials_by_provider(connections, chain)
 
     async def run(index: int) -> None:
@@ -320,30 +324,33 @@ async def batch_erase(
                 rows[index] = _failed_row(item, await meter.refusal(first.vendor, first.action))
                 await progress.advance()
                 return
-            state = await erase_item(
-                item.image,
-                item.mask,
-                item_chain,
-                settings=item.erase_settings(settings),
-                policy=policy,
-                output=output,
-                credentials={**credentials, **credentials_by_provider(connections, item_chain)},
-                archive=connections.archive,
-                requests_per_second=connections.requests_per_second,
-                return_state=True,
-            )
-        if state.is_completed():
-            outcome = await state.aresult()
-            rows[index] = _row_of(item, outcome)
-            if len(thumbnails) < BATCH_THUMBNAILS:
-                staged = outcome.variants[0].final.staged
-                data = read_staged(staged) if staged is not None else None
-                if data is not None:
-                    thumbnails[item.image] = data
-            if index in keys:
-                await remember_finished(store, keys[index], outcome)
-        else:
-            rows[index] = _failed_row(item, await state.aresult(raise_on_failure=False))
+            try:
+                outcome = await erase_one(
+                    item.image,
+                    item.mask,
+                    item_chain,
+                    settings=item.erase_settings(settings),
+                    policy=policy,
+                    output=output,
+                    credentials={
+                        **credentials,
+                        **credentials_by_provider(connections, item_chain),
+                    },
+                    archive=connections.archive,
+                    requests_per_second=connections.requests_per_second,
+                )
+            except Exception as error:  # one bad image never stops the batch
+                rows[index] = _failed_row(item, error)
+                await progress.advance()
+                return
+        rows[index] = _row_of(item, outcome)
+        if index < BATCH_THUMBNAILS:  # the report's first rows; made now, not at the end
+            staged = outcome.variants[0].final.staged
+            data = read_staged(staged) if staged is not None else None
+            if data is not None:
+                thumbnails[item.image] = await anyio.to_thread.run_sync(batch_thumbnail, data)
+        if index in keys:
+            await remember_finished(store, keys[index], outcome)
         await progress.advance()
 
     try:
@@ -351,13 +358,11 @@ async def batch_erase(
     finally:
         spend = await finish_run(meter)
     done_rows = [row for row in rows if row is not None]
-    # Items refused before they ran (unreadable rows, missing files) get a failed task run named
-    # after the file too; items that failed while running already are one ("erase FILE").
-    # At most REPORTED_REFUSALS of them: a manifest of 10,000 missing files must stay fast.
-    refused = [
-        row for row in done_rows if row.status == "failed" and row.error_type == "InputError"
-    ]
-    for row in refused[:REPORTED_REFUSALS]:
+    # A failed item (refused before it ran, or failed while running) gets a failed task run
+    # named after its file and one warning line. At most REPORTED_FAILURES of them: a manifest
+    # of 10,000 missing files must stay fast; the summary table lists every one.
+    failed_rows = [row for row in done_rows if row.status == "failed"]
+    for row in failed_rows[:REPORTED_FAILURES]:
         await report_item_failure(row.item, row.error or "failed")
     summary = BatchSummary(
         total=len(done_rows),
@@ -409,7 +414,7 @@ async def _archive_manifest(summary: BatchSummary, storage: Any) -> str:
     return ref.uri
 
 
-async def _publish_summary(summary: BatchSummary, thumbnails: dict[str, bytes]) -> None:
+async def _publish_summary(summary: BatchSummary, thumbnails: dict[str, str]) -> None:
     """The summary table (reason third, so it is on screen) and a report with a thumbnail per
     item and every failure's reason at the top."""
     rows = [

@@ -172,8 +172,7 @@ async def erase_one(
             )
             skipped.append(FallbackAttempt(provider=provider, error=str(error)))
             continue
-        logger.error("%s failed on %s: %s", PurePath(image).name, provider, error)
-        raise error
+        raise error  # the caller reports it (erase_item's log line, batch's failed task run)
     finals = await asyncio.gather(
         *(
             retrying(

@@ -10,6 +10,7 @@ from prefect_image_edit.flows.artifacts import (
     BATCH_THUMBNAILS,
     batch_summary_markdown,
     batch_table_rows,
+    batch_thumbnail,
     before_after_markdown,
     short_uri,
 )
@@ -49,7 +50,7 @@ def test_batch_summary_lists_failures_first_and_thumbnails_the_first_items():
         {"item": f"/in/p{i}.jpg", "status": "done", "archived": KEY, "provider": "local"}
         for i in range(BATCH_THUMBNAILS + 5)
     ] + [{"item": "/in/broken.jpg", "status": "failed", "error": "not an image"}]
-    thumbs = {row["item"]: _png() for row in rows}
+    thumbs = {row["item"]: batch_thumbnail(_png()) for row in rows}
     markdown = batch_summary_markdown(rows, thumbs)
     lines = markdown.splitlines()
     assert lines[0] == f"## Batch erase: {BATCH_THUMBNAILS + 5} done, 1 failed"
