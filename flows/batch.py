@@ -67,6 +67,7 @@ from prefect_image_edit.tasks.prepare import read_staged, source_client
 from prefect_image_edit.tasks.providers import provider as provider_spec
 from prefect_image_edit.tasks.report import report_item_failure
 from prefect_image_edit.tasks.run_cost import check_prices, finish_run, start_run
+from prefect_image_edit.tasks.vendor_clients import shared_vendor_clients
 
 __all__ = ["BatchRow", "BatchSummary", "batch_erase"]
 
@@ -354,7 +355,8 @@ async def batch_erase(
         await progress.advance()
 
     try:
-        await asyncio.gather(*(run(i) for i in todo))
+        async with shared_vendor_clients():  # one connection pool per account, not per item
+            await asyncio.gather(*(run(i) for i in todo))
     finally:
         spend = await finish_run(meter)
     done_rows = [row for row in rows if row is not None]

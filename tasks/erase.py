@@ -68,6 +68,7 @@ from prefect_image_edit.tasks.prepare import read_staged, stage_bytes
 from prefect_image_edit.tasks.providers import ProviderSpec, call_provider, vendor_parameters
 from prefect_image_edit.tasks.providers import provider as provider_spec
 from prefect_image_edit.tasks.run_cost import run_meter
+from prefect_image_edit.tasks.vendor_clients import shared_client
 from prefect_image_edit.vendors.errors import (
     BadResultError,
     ErrorKind,
@@ -185,6 +186,7 @@ class Accounts:
         self.first = next(iter(blocks.values()))
         self.current: str = next(iter(blocks))
         self._clients: dict[str, Any] = {}
+        self._shared: set[str] = set()
 
     @classmethod
     async def resolve(
@@ -210,9 +212,14 @@ class Accounts:
             yield
 
     def client(self) -> Any:
-        """The client of the account holding the slot (made once per account)."""
+        """The client of the account holding the slot: the run's shared one inside
+        ``shared_vendor_clients`` (a batch), else made once per account and closed here."""
         if self.current not in self._clients:
-            self._clients[self.current] = self.blocks[self.current].get_client()
+            block = self.blocks[self.current]
+            shared = shared_client(self.vendor, self.current, block)
+            self._clients[self.current] = shared if shared is not None else block.get_client()
+            if shared is not None:
+                self._shared.add(self.current)
         return self._clients[self.current]
 
     async def drop_on(self, error: VendorError) -> bool:
@@ -224,8 +231,9 @@ class Accounts:
         return bool(self.pool.live)
 
     async def aclose(self) -> None:
-        for client in self._clients.values():
-            await client.aclose()
+        for account, client in self._clients.items():
+            if account not in self._shared:  # shared ones close with their run
+                await client.aclose()
         self._clients.clear()
 
 

@@ -1,0 +1,49 @@
+"""Vendor HTTP clients shared by the items of one batch run: one per account, not one per call.
+
+A vendor client is an HTTP connection pool. Made per paid call, every item of a batch paid for
+a new pool, a new connection and its set-up (a few milliseconds of the flow process's CPU per
+item, more than the request itself on a busy machine). Inside ``shared_vendor_clients()`` the
+paid path (``tasks.erase.Accounts``) takes the account's shared client instead, and the block
+closes them all when the run is done. Outside it (a single erase, your own flows) each call
+makes and closes its own, as before. Clients belong to the event loop that made them, which is
+the one the block runs on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from typing import Any
+
+from prefect.blocks.abstract import CredentialsBlock
+
+__all__ = ["shared_client", "shared_vendor_clients"]
+
+_clients: ContextVar[dict[tuple[str, str, int], Any] | None] = ContextVar(
+    "prefect_image_edit_vendor_clients", default=None
+)
+
+
+@asynccontextmanager
+async def shared_vendor_clients() -> AsyncIterator[None]:
+    """Within this block, paid calls share one client per (vendor, account, block)."""
+    clients: dict[tuple[str, str, int], Any] = {}
+    token = _clients.set(clients)
+    try:
+        yield
+    finally:
+        _clients.reset(token)
+        for client in clients.values():
+            await client.aclose()
+
+
+def shared_client(vendor: str, account: str, block: CredentialsBlock) -> Any | None:
+    """The shared client of this account, made on first use; None outside the block."""
+    clients = _clients.get()
+    if clients is None:
+        return None
+    key = (vendor, account, id(block))
+    if key not in clients:
+        clients[key] = block.get_client()
+    return clients[key]
