@@ -228,12 +228,16 @@ class JobPoller:
     def delay(self, errors_in_a_row: int = 0) -> float:
         """Seconds until the next poll: the interval, or its back-off after errors, jittered.
 
-        Drawn from ``[base * (1 - jitter) + slack, base * (1 + jitter)]``: a poll sent up to
-        ``slack`` early (to share a wake-up) still keeps its gap within ``base * (1 +- jitter)``.
+        Drawn from ``[base * (1 - jitter), base * (1 + jitter)] + slack``. A poll may go out up
+        to ``slack`` early to share a wake-up, so the gap between two polls of a job stays
+        within ``[base * (1 - jitter), base * (1 + jitter) + slack]`` (plus the round trip) and
+        its mean is never below ``base``: no job is asked about more often than every interval
+        on average. (Every answer wakes the loop too, so under load most polls do go out nearly
+        a whole slack early; a draw centred on ``base + slack / 2`` polled 1,000 jobs every
+        4.998 s instead of 5.)
         """
         base = min(self.interval * 2**errors_in_a_row, self.max_interval)
-        low, high = base * (1 - self.jitter) + self._slack, base * (1 + self.jitter)
-        return low + self._rand() * (high - low)
+        return self._slack + base * (1 - self.jitter + 2 * self.jitter * self._rand())
 
     async def run(self, targets: Iterable[PollTarget]) -> dict[str, PollOutcome]:
         """Poll every target until it ends; returns one outcome per task id.
