@@ -124,18 +124,18 @@ async def test_poll_times(vt, script, kw, times):
 
 DELAYS = [
     # (errors in a row, rand, jitter, expected delay) for interval 5, max 60. With jitter 0.1 the
-    # draw is from [base * 0.9, base * 1.1] + 0.05: 0.05 s is the slack of shared wake-ups, paid
-    # back so that a poll sent early never makes the mean gap shorter than the interval.
+    # draw is from [base, base * 1.1] + 0.05: jitter only lengthens, and 0.05 s is the slack of
+    # shared wake-ups, paid back so that a poll sent early is never sooner than the interval.
     (0, 0.5, 0.0, 5.0),
     (2, 0.3, 0.0, 20.0),
     (5, 0.9, 0.0, 60.0),
-    (0, 0.0, 0.1, 4.55),
-    (0, 0.5, 0.1, 5.05),
+    (0, 0.0, 0.1, 5.05),
+    (0, 0.5, 0.1, 5.3),
     (0, 0.999999, 0.1, 5.55),
-    (1, 0.5, 0.1, 10.05),
-    (3, 0.5, 0.1, 40.05),
-    (4, 0.0, 0.1, 54.05),
-    (4, 0.5, 0.1, 60.05),
+    (1, 0.5, 0.1, 10.55),
+    (3, 0.5, 0.1, 42.05),
+    (4, 0.0, 0.1, 60.05),
+    (4, 0.5, 0.1, 63.05),
     (30, 0.999999, 0.1, 66.05),
 ]
 
@@ -157,7 +157,7 @@ async def test_interval_respected_within_jitter_for_many_jobs(vt):
     assert all(0 <= first < 5 for first in firsts)
     assert max(firsts) - min(firsts) > 2.5  # spread over the first interval, not a burst
     every_gap = [gap for task_id in scripts for gap in gaps(vendor.times(task_id))]
-    assert all(4.5 <= gap <= 5.55 for gap in every_gap)  # interval +-10 %, + the slack
+    assert all(5.0 <= gap <= 5.55 for gap in every_gap)  # interval + up to 10 %, + the slack
     assert len(set(every_gap)) > 100  # jittered, not lockstep
 
 
@@ -172,15 +172,14 @@ async def test_polls_due_close_together_share_a_wake_up(vt):
     assert polls == 6000
     assert len(vt.sleeps) < polls / 3  # ~200 polls a second, far fewer wake-ups
     every_gap = [gap for task_id in scripts for gap in gaps(vendor.times(task_id))]
-    assert min(every_gap) >= 4.5 and max(every_gap) <= 5.55  # early by the slack, inside jitter
-    assert sum(every_gap) / len(every_gap) >= 5.0  # never more often than every interval
+    assert min(every_gap) >= 5.0 and max(every_gap) <= 5.55  # early by the slack, inside jitter
 
 
-async def test_no_job_is_polled_more_often_than_the_interval_on_average(vt):
+async def test_no_job_is_polled_sooner_than_the_interval_under_load(vt):
     # Answers coming back every few ms wake the loop as often, and each wake-up sends what is due
     # within the slack: most polls go out nearly a whole slack (50 ms) early. The delay pays that
-    # back, so the mean gap between two polls of a job stays at or above the interval, without
-    # counting on the round trip (each gap holds one: the next delay starts at the answer).
+    # back, so no gap between two polls of a job is shorter than the interval, without counting
+    # on the round trip (each gap holds one: the next delay starts at the answer).
     rng = random.Random(5)
     scripts = {f"t{i}": "Q" * 6 + "S" for i in range(1000)}
     vendor = FakeVendor(vt, scripts, latency=0.005)
@@ -188,8 +187,8 @@ async def test_no_job_is_polled_more_often_than_the_interval_on_average(vt):
     outcomes = await vt.run(poller.run([target(task_id) for task_id in scripts]))
     assert all(outcome.succeeded and outcome.polls == 7 for outcome in outcomes.values())
     every_gap = [gap for task_id in scripts for gap in gaps(vendor.times(task_id))]
-    assert min(every_gap) >= 4.5
-    assert sum(every_gap) / len(every_gap) - 0.005 >= 5.0
+    assert min(every_gap) - 0.005 >= 5.0 - 1e-9
+    assert max(every_gap) <= 5.55 + 0.005 + 1e-9
 
 
 # --- deadlines -----------------------------------------------------------------------------------
@@ -212,14 +211,14 @@ async def test_deadline_ends_a_queued_job_with_poll_timeout(vt):
 
 
 async def test_a_deadline_is_never_brought_forward_to_share_a_wake_up(vt):
-    # interval 5, jitter 0.1, rand 0.5: slack 0.05 s, first polls at 2.5, then +5.05.
+    # interval 5, jitter 0.1, rand 0.5: slack 0.05 s, first polls at 2.5, then +5.3.
     vendor = FakeVendor(vt, {"a": "QS", "b": "T"})
     poller = make_poller(vt, vendor, jitter=0.1)
-    outcomes = await vt.run(poller.run([target("a"), target("b", deadline=7.57)]))
-    assert vendor.times("a") == pytest.approx([2.5, 7.55])
-    assert vendor.times("b") == [2.5]  # backing off to 12.5, cut at the deadline 7.57
+    outcomes = await vt.run(poller.run([target("a"), target("b", deadline=7.82)]))
+    assert vendor.times("a") == pytest.approx([2.5, 7.8])
+    assert vendor.times("b") == [2.5]  # backing off to 13, cut at the deadline 7.82
     assert isinstance(outcomes["b"].error, PollTimeout)
-    assert outcomes["b"].finished_at == at(7.57)  # not 7.55, with a's wake-up
+    assert outcomes["b"].finished_at == at(7.82)  # not 7.8, with a's wake-up
 
 
 async def test_a_short_deadline_still_gets_polled(vt):
