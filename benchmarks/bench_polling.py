@@ -168,7 +168,7 @@ async def naive(query, task_ids: list[str], interval: float, cap: int | None) ->
             except VendorError:
                 errors += 1
             base = min(interval * 2**errors, 60.0)
-            await asyncio.sleep(base * (1 + JITTER * (2 * random.random() - 1)))
+            await asyncio.sleep(base * (1 + JITTER * random.random()))  # as JobPoller.delay
 
     await asyncio.gather(*(one(task_id) for task_id in task_ids))
 
