@@ -7,9 +7,9 @@ heap of due times, sleeps until the earliest (polls due within a few tens of mil
 the wake-up), and has at most ``max_concurrent_queries`` queries in flight: no task per job, no
 Prefect. The tasks layer wraps it and persists progress through ``on_update``. Per job::
 
-    queued / processing answer  -> poll again in interval (+-jitter); error budget refilled
+    queued / processing answer  -> poll again in interval (+ jitter); error budget refilled
     SUCCEEDED / FAILED answer   -> done, outcome.result
-    transient VendorError       -> back off interval * 2**k (capped at max_interval, +-jitter)
+    transient VendorError       -> back off interval * 2**k (capped at max_interval, + jitter)
                                    and use one unit of the budget; none left -> outcome.error
     any other exception         -> done, outcome.error (permanent: retrying cannot help)
     deadline passed             -> done, outcome.error = PollTimeout (no poll at the deadline)
@@ -176,7 +176,8 @@ class JobPoller:
         max_interval: Cap of the back-off after transient errors, seconds.
         error_budget: Transient errors in a row a job may have; the next one ends it.
         max_concurrent_queries: Queries in flight at once, across all jobs.
-        jitter: Relative spread of every delay (0.1: +-10 %), so jobs do not poll in lockstep.
+        jitter: Relative spread of every delay (0.1: up to 10 % longer), so jobs do not poll
+            in lockstep; it only ever lengthens a delay, never below the vendor's interval.
         clock: Current time as Unix seconds.
         sleep: ``await sleep(seconds)``; the only way the poller waits.
         rand: Uniform floats in [0, 1), for jitter and to spread the first polls.
@@ -228,12 +229,17 @@ class JobPoller:
     def delay(self, errors_in_a_row: int = 0) -> float:
         """Seconds until the next poll: the interval, or its back-off after errors, jittered.
 
-        Drawn from ``[base * (1 - jitter) + slack, base * (1 + jitter)]``: a poll sent up to
-        ``slack`` early (to share a wake-up) still keeps its gap within ``base * (1 +- jitter)``.
+        Drawn from ``[base, base * (1 + jitter)] + slack``. A poll may go out up to ``slack``
+        early to share a wake-up, so the gap between two polls of a job stays within
+        ``[base, base * (1 + jitter) + slack]`` (plus the round trip): no job is ever asked
+        about sooner than the interval the vendor advises, as retries never wait less than the
+        vendor asked (tasks/policy.py). Jitter centred on ``base`` put the mean gap of 1,000
+        jobs at 5 s at 4.997-5.008 s (every answer wakes the loop too, so under load most polls
+        go out nearly a whole slack early): as often as the advice allows, and in many 10 s
+        windows more often (2,006 polls where 2,000 were due; issue 10 figure 7).
         """
         base = min(self.interval * 2**errors_in_a_row, self.max_interval)
-        low, high = base * (1 - self.jitter) + self._slack, base * (1 + self.jitter)
-        return low + self._rand() * (high - low)
+        return self._slack + base * (1 + self.jitter * self._rand())
 
     async def run(self, targets: Iterable[PollTarget]) -> dict[str, PollOutcome]:
         """Poll every target until it ends; returns one outcome per task id.

@@ -168,7 +168,7 @@ async def naive(query, task_ids: list[str], interval: float, cap: int | None) ->
             except VendorError:
                 errors += 1
             base = min(interval * 2**errors, 60.0)
-            await asyncio.sleep(base * (1 + JITTER * (2 * random.random() - 1)))
+            await asyncio.sleep(base * (1 + JITTER * random.random()))  # as JobPoller.delay
 
     await asyncio.gather(*(one(task_id) for task_id in task_ids))
 
@@ -193,6 +193,12 @@ def fake_vendor(task_ids: list[str]):
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
     """Poll every job with one design; CPU and wall time over the window, after a warm-up."""
     counts = {"polls": 0, "errors": 0, "finished": 0}
+    # Per job, when it was last asked; the gap before each poll sent inside the window (a
+    # poll-weighted sample of gaps, so not biased towards short ones as "gaps that fit in the
+    # window" would be) says how often a job is polled with far less noise than a count does.
+    last_sent: dict[str, float] = {}
+    gaps = {"sum": 0.0, "n": 0}
+    window_open = [False]
     async with contextlib.AsyncExitStack() as stack:
         if args.backend == "emulator":
             task_ids: list[str] = json.loads(Path(args.tasks).read_text())
@@ -205,6 +211,12 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
 
         async def query(task_id: str) -> TaskResult:
             counts["polls"] += 1
+            now = time.perf_counter()
+            previous = last_sent.get(task_id)
+            last_sent[task_id] = now
+            if window_open[0] and previous is not None:
+                gaps["sum"] += now - previous
+                gaps["n"] += 1
             try:
                 result = await vendor_query(task_id)
             except VendorError:
@@ -226,14 +238,17 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         try:
             await asyncio.sleep(args.warmup * args.interval)
             before = (counts["polls"], time.process_time(), time.perf_counter())
+            window_open[0] = True
             await asyncio.sleep(args.window)
             after = (counts["polls"], time.process_time(), time.perf_counter())
+            window_open[0] = False
         finally:
             running.cancel()
             await asyncio.gather(running, return_exceptions=True)
     polls, cpu, wall = (b - a for a, b in zip(before, after, strict=True))
+    mean_gap = gaps["sum"] / gaps["n"] if gaps["n"] else None
     return {"polls": polls, "cpu": cpu, "wall": wall, "errors": counts["errors"],
-            "finished": counts["finished"]}  # fmt: skip
+            "finished": counts["finished"], "mean_gap": mean_gap}  # fmt: skip
 
 
 def run_worker(

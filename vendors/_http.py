@@ -33,6 +33,7 @@ from prefect_image_edit.vendors._constants import (
     FOLLOW_REDIRECTS,
     USER_AGENT,
 )
+from prefect_image_edit.vendors._transport import pooled_transport
 from prefect_image_edit.vendors.errors import (
     ErrorKind,
     ErrorRule,
@@ -213,6 +214,8 @@ class BaseVendorClient:
         self._base_url = base_url.rstrip("/")
         # Longest first, so a key that contains another is removed whole.
         self._secrets = tuple(sorted({x for x in secrets if x and len(x) >= 4}, key=len)[::-1])
+        if transport is None:  # httpx's default transport, with a cheaper idle check
+            transport = pooled_transport(verify=shared_ssl_context(), limits=limits)
         self._http = httpx.AsyncClient(
             base_url=self._base_url,
             timeout=timeout,

@@ -238,3 +238,20 @@ def test_result_url_prefers_output_and_ignores_empties():
     assert result_url({"output": {"image_url": ""}, "data": {"image": PLAIN_URL}}) == PLAIN_URL
     assert result_url({"data": {"image": []}}) is None
     assert result_url({"output": None, "data": None}) is None
+
+
+@pytest.mark.parametrize("base_url", ["https://www.ailabapi.com", "http://127.0.0.1:8080/ailab/"])
+@pytest.mark.parametrize("task_id", ["abc-123", "abc/123 x", "a&b=c#d?e", "é+%20ü", " t "])
+async def test_query_url_is_what_httpx_builds_from_the_path_and_params(base_url, task_id):
+    # The poll builds its URL from one string (cheaper); it must be the very URL httpx builds.
+    recorder = Recorder(answer(task_status=0))
+    async with AILabToolsClient(
+        AILAB_KEY, base_url=base_url, transport=recorder.transport
+    ) as ailab:
+        await ailab.query_async_task(task_id)
+        expected = ailab._http.build_request(
+            "GET", "/api/common/query-async-task-result", params={"task_id": task_id}
+        ).url
+    assert recorder.last.url == expected
+    assert str(recorder.last.url) == str(expected)
+    assert recorder.last.url.params["task_id"] == task_id
