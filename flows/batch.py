@@ -110,11 +110,17 @@ REPORTED_FAILURES = 50
 
 
 class _Progress:
-    """The progress artifact, updated in steps (every 5 % or 2 s), not once per item."""
+    """The progress artifact, updated in steps (every 5 % or 2 s), not once per item.
 
-    def __init__(self, artifact_id: Any, total: int) -> None:
-        self.artifact_id, self.total, self.done = artifact_id, max(1, total), 0
+    The artifact is created in the background: the first items start while the API answers.
+    """
+
+    def __init__(self, total: int) -> None:
+        self.total, self.done = max(1, total), 0
         self._shown, self._at = 0.0, time.monotonic()
+        self._artifact = asyncio.ensure_future(
+            acreate_progress_artifact(0.0, key="batch-erase-progress", description=f"{total} items")
+        )
 
     async def advance(self, count: int = 1) -> None:
         self.done += count
@@ -122,7 +128,11 @@ class _Progress:
         now = time.monotonic()
         if percent >= 100 or percent - self._shown >= 5 or now - self._at >= 2:
             self._shown, self._at = percent, now
-            await aupdate_progress_artifact(self.artifact_id, percent)
+            await aupdate_progress_artifact(await self._artifact, percent)
+
+    async def settle(self) -> None:
+        """Wait for the artifact's creation (its failure is the run's, as any API failure)."""
+        await self._artifact
 
 
 def _row_of(item: BatchItem, outcome: EraseOutcome) -> BatchRow:
@@ -293,10 +303,7 @@ async def batch_erase(
         await publish_dry_run(report, "batch-erase")
         logger.info("%s", report.summary())
         return Completed(message=report.summary(), data=report)
-    artifact = await acreate_progress_artifact(
-        0.0, key="batch-erase-progress", description=f"{len(items)} items"
-    )
-    progress = _Progress(artifact, len(items))
+    progress = _Progress(len(items))
     store = resolve_state()
     rows: list[BatchRow | None] = [None] * len(items)
 
@@ -357,6 +364,7 @@ async def batch_erase(
     try:
         async with shared_vendor_clients():  # one connection pool per account, not per item
             await asyncio.gather(*(run(i) for i in todo))
+        await progress.settle()
     finally:
         spend = await finish_run(meter)
     done_rows = [row for row in rows if row is not None]
