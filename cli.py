@@ -502,7 +502,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--fallback", choices=providers, action="append", help="Next provider on outages."
     )
     batch.add_argument("--out", metavar="DIR", help="Copy the edited images here.")
-    batch.add_argument("--format", choices=("PNG", "JPEG", "WEBP"), default="PNG", help="(PNG)")
+    batch.add_argument(
+        "--format",
+        choices=("auto", "PNG", "JPEG", "WEBP"),
+        default="auto",
+        help="(auto: a JPEG photo stays JPEG, anything else becomes PNG)",
+    )
     batch.add_argument("--concurrency", type=int, default=4, help="Items at once (4).")
     _credentials_options(batch, registry.names())
     batch.set_defaults(handler=_batch)

@@ -31,6 +31,7 @@ THUMBNAIL_SIDE = 256
 def thumbnail_data_uri(data: bytes, side: int = THUMBNAIL_SIDE) -> str:
     """A ``data:image/jpeg;base64,...`` thumbnail at most ``side`` px wide and high."""
     with Image.open(io.BytesIO(data)) as im:
+        im.draft(im.mode, (side, side))  # a JPEG decodes at 1/2..1/8 scale: several times faster
         thumb = ImageOps.exif_transpose(im)
         thumb.thumbnail((side, side))
         if thumb.mode not in ("RGB", "L"):

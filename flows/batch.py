@@ -260,7 +260,7 @@ async def batch_erase(
     fallback: list[Provider] | None = None,
     settings: EraseSettings = DEFAULT_SETTINGS,
     policy: ResizePolicy = "downscale",
-    output_format: Literal["PNG", "JPEG", "WEBP"] = "PNG",
+    output_format: Literal["auto", "PNG", "JPEG", "WEBP"] = "auto",
     max_concurrency: BatchConcurrency = 8,
     connections: Connections = DEFAULT_CONNECTIONS,
     dry_run: bool = False,
@@ -275,7 +275,9 @@ async def batch_erase(
         fallback: Providers to try next on outages, rate exhaustion, no credits or 201304.
         settings: Vendor parameters for every item (manifest rows may override them).
         policy: When an image breaks a provider limit: fail, downscale or crop_around_mask.
-        output_format: File format of the edited images (PNG keeps unmasked pixels exact).
+        output_format: File format of the edited images: auto keeps each source's kind (a
+            JPEG photo stays JPEG at quality 95, anything else becomes PNG); PNG keeps every
+            unmasked pixel exactly the original's, at several times the size and encoding time.
         max_concurrency: Vendor calls the batch keeps going at once (the vendor's concurrency
             limit still applies on top). Twice as many images are in progress, so preparing
             and archiving overlap the vendor calls instead of leaving slots idle.

@@ -18,6 +18,7 @@ __all__ = [
     "encode",
     "encode_mask",
     "encode_within",
+    "matching_format",
     "normalize_format",
     "normalize_quality",
     "sha256",
@@ -36,6 +37,15 @@ def normalize_format(value: object, accepted: tuple[str, ...] = ("PNG", "JPEG", 
         if name in accepted:
             return name
     raise ValueError(f"expected a format in {', '.join(accepted)}, got {value!r}")
+
+
+def matching_format(source: bytes | None, *, alpha: bool) -> str:
+    """The output format of the source's kind: ``JPEG`` for a JPEG photo without
+    transparency (its pixels were never exact: a lossless copy only makes it larger and slower
+    to write), else ``PNG`` (lossless, keeps alpha)."""
+    if not alpha and source is not None and source[:3] == b"\xff\xd8\xff":
+        return "JPEG"
+    return "PNG"
 
 
 def normalize_quality(value: object, name: str = "quality") -> int:

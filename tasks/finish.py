@@ -15,6 +15,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from prefect_image_edit.imaging import restore_result
+from prefect_image_edit.imaging.encode import matching_format
 from prefect_image_edit.tasks.archive import read_archived, resolve_archive, store_bytes
 from prefect_image_edit.tasks.models import (
     ErasedImage,
@@ -87,7 +88,11 @@ async def finish_erase(
     if result is None:  # on another machine, or swept: read what was archived
         result = await read_archived(storage, erased.archived)
 
-    fmt = output.format
+    fmt = (
+        matching_format(original or prepared.original, alpha=prepared.alpha_kept)
+        if output.format == "auto"
+        else output.format
+    )
 
     def _restore() -> bytes:
         return restore_result(

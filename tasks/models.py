@@ -260,10 +260,11 @@ class OutputOptions(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    format: Literal["PNG", "JPEG", "WEBP"] = Field(
+    format: Literal["auto", "PNG", "JPEG", "WEBP"] = Field(
         default="PNG",
         description="File format of the edited image; PNG keeps every unmasked pixel exactly "
-        "the original's.",
+        "the original's; auto keeps the source's kind (a JPEG photo stays JPEG at `quality`, "
+        "anything else becomes PNG).",
     )
     quality: int = Field(default=95, ge=1, le=100, description="JPEG/WEBP quality.")
     path: str | None = Field(
