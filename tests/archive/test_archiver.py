@@ -220,3 +220,34 @@ def test_extra_memory_of_a_large_upload_is_bounded_whatever_its_size(bucket):
         tracemalloc.stop()
     assert stored.size == 40 * len(block)
     assert peak < 16 * 1024 * 1024
+
+
+def test_a_part_the_store_fails_once_is_sent_again_whole(bucket):
+    """botocore's retry rewinds the part (a seekable window) and signs and sends it again."""
+    import os
+
+    from botocore.awsrequest import AWSResponse
+
+    failed: list[int] = []
+
+    class _Raw:
+        def stream(self, **_):
+            yield b"<Error><Code>InternalError</Code><Message>try again</Message></Error>"
+
+    def fail_first_part_once(request, **_):
+        if "partNumber=1&" in request.url + "&" and not failed:
+            request.body.read(12345)  # part of the body went out before the store failed
+            failed.append(1)
+            return AWSResponse(request.url, 500, {}, _Raw())
+        return None
+
+    bucket.client.meta.events.register("before-send.s3.UploadPart", fail_first_part_once)
+    try:
+        data = os.urandom(17 * 1024 * 1024)
+        stored = archive_bytes(
+            bucket, data, prefix="retried", vendor="tencent", media_type="image/png", metadata={}
+        )
+    finally:
+        bucket.client.meta.events.unregister("before-send.s3.UploadPart", fail_first_part_once)
+    assert failed == [1]
+    assert bucket.open(stored.key).read() == data
