@@ -32,7 +32,13 @@ __all__ = [
     "new_spool",
 ]
 
-SPOOL_MEMORY_BYTES = 8 * 1024 * 1024
+SPOOL_MEMORY_BYTES = 2 * 1024 * 1024
+"""Results up to this size stay in memory; larger ones go to a file as they arrive.
+
+Small enough that a large result's first bytes are not built up in a growing buffer only to be
+copied to disk (and that a large upload's extra memory stays small), large enough for most
+edited photos to skip the disk altogether.
+"""
 _READ_BLOCK = 1024 * 1024
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
+from prefect_image_edit.archive.multipart import reader_for, upload_parts
 from prefect_image_edit.atomic import atomic_write
 from prefect_image_edit.errors import ImageEditError
 
@@ -147,8 +148,6 @@ class S3Store:
         flight, one block each, so memory stays bounded whatever the size). Multipart ETags
         are not an MD5: the caller verifies those by a HEAD.
         """
-        from prefect_image_edit.archive.multipart import reader_for, upload_parts
-
         extra = {"ContentType": media_type, "Metadata": metadata}
         with _store_errors(self.uri_for(key), "PUT"):
             if size <= SINGLE_PUT_BYTES:
