@@ -1,15 +1,16 @@
 """A lean multipart upload of bytes already spooled: parts read in place, a few in flight.
 
-boto3's ``upload_file`` re-reads each part through s3transfer's file wrappers, and the HTTP
-layer then pulls the body 16 KiB at a time (one Python round trip of read + send per 16 KiB,
-in every part's thread, all contending for the GIL). Here each part is a window on the spool
-(``os.pread`` on its file, or a slice of its in-memory buffer) that hands the HTTP layer and
-botocore's payload signing large blocks, so a part costs a few dozen round trips instead of
-a thousand. Memory stays bounded whatever the object's size: at most :data:`PARTS_IN_FLIGHT`
-parts are being sent, each holding one block of :data:`BLOCK_BYTES` at a time.
+boto3's ``upload_file`` runs each part through s3transfer's file wrappers and its thread pools,
+up to ten parts in flight, and its HTTP layer pulls each body 16 KiB at a time (a Python round
+trip of read + send per 16 KiB, in every part's thread, all contending for the GIL). Here each
+part is a window on the spool (``os.pread`` on its file, or one block at a time of an in-memory
+buffer) that answers every read with one block of :data:`BLOCK_BYTES`, so a part costs a few
+dozen round trips instead of a thousand. Memory stays bounded whatever the object's size: at
+most :data:`PARTS_IN_FLIGHT` parts are being sent, each holding about one block at a time
+(botocore's signing pass asks for 1 MiB reads and gets one block each: short reads are fine).
 
-The request signature and payload hashes are botocore's, exactly as for ``upload_file``: the
-store still checks each part against its signed SHA-256 when the client signs payloads.
+The request signatures and payload hashes are botocore's, exactly as for ``upload_file``: a
+store that checks signed payloads still checks every part.
 """
 
 from __future__ import annotations
@@ -35,14 +36,17 @@ __all__ = [
 
 MIN_PART_BYTES = 8 * 1024 * 1024
 """The smallest part: far above S3's 5 MiB minimum, few requests per object."""
-MAX_PART_BYTES = 64 * 1024 * 1024
-"""The largest part while :data:`MAX_PARTS` allows it: a failed part is sent again whole."""
+MAX_PART_BYTES = 16 * 1024 * 1024
+"""The largest part while :data:`MAX_PARTS` allows it. botocore hashes a whole part (to sign
+it) before sending its first byte, so smaller parts reach the store sooner, and a failed part
+is sent again whole."""
 MAX_PARTS = 10_000
 """S3's limit on the number of parts; larger objects get larger parts."""
 PARTS_IN_FLIGHT = 4
 """Parts sent at once: enough to keep a store busy, few enough to bound memory."""
 BLOCK_BYTES = 256 * 1024
-"""The most a part hands the HTTP layer per read (it asks for 16 KiB at a time)."""
+"""What a part hands out per read: more than the HTTP layer's 16 KiB (fewer round trips), less
+than botocore's 1 MiB signing reads (less memory held per part in flight)."""
 
 ReadAt = Callable[[int, int], bytes]
 """``read_at(offset, size)``: up to ``size`` bytes of the source from ``offset``."""
@@ -51,9 +55,10 @@ ReadAt = Callable[[int, int], bytes]
 class PartReader(io.RawIOBase):
     """A read-only window ``[offset, offset + length)`` on a source read by position.
 
-    ``read(n)`` answers with up to ``max(n, BLOCK_BYTES)`` bytes: the HTTP layer asks for
-    16 KiB at a time and sends whatever it gets, so a larger block only saves round trips
-    (botocore's payload signing asks for 1 MiB and gets that).
+    ``read(n)`` answers with one block of :data:`BLOCK_BYTES` (less at the end) whatever
+    ``n``: the HTTP layer asks for 16 KiB and sends whatever it gets (a larger block saves
+    round trips), botocore's signing asks for 1 MiB and loops on short reads (a smaller block
+    holds less memory). ``read()`` with no size returns the rest, as the contract says.
     Seekable, so botocore can hash the payload and rewind it for a retry.
     """
 
@@ -85,7 +90,7 @@ class PartReader(io.RawIOBase):
         remaining = self._length - self._position
         if remaining <= 0:
             return b""
-        wanted = remaining if size is None or size < 0 else min(max(size, BLOCK_BYTES), remaining)
+        wanted = remaining if size is None or size < 0 else min(BLOCK_BYTES, remaining)
         data = self._read_at(self._offset + self._position, wanted)
         self._position += len(data)
         return data

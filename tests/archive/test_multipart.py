@@ -13,6 +13,7 @@ MIB = 1024 * 1024
 def test_parts_are_equal_one_per_slot_and_within_bounds():
     assert part_size_for(50 * 10**6) == 12 * MIB  # 4 parts: all in flight at once
     assert part_size_for(17 * MIB) == multipart.MIN_PART_BYTES
+    assert part_size_for(200 * MIB) == multipart.MAX_PART_BYTES
     assert part_size_for(10 * 1024 * MIB) == multipart.MAX_PART_BYTES
     huge = multipart.MAX_PARTS * multipart.MAX_PART_BYTES * 2
     assert -(-huge // part_size_for(huge)) <= multipart.MAX_PARTS
@@ -25,6 +26,8 @@ def test_part_reader_is_a_seekable_window_that_hands_out_large_blocks():
     first = reader.read(16384)  # what the HTTP layer asks for
     assert first == data[1000 : 1000 + len(first)]
     assert len(first) == min(multipart.BLOCK_BYTES, 300_000)
+    reader.seek(0)
+    assert len(reader.read(MIB)) == min(multipart.BLOCK_BYTES, 300_000)  # botocore's signing
     assert reader.seek(0, io.SEEK_END) == 300_000 and reader.read(10) == b""
     reader.seek(0)
     assert b"".join(iter(lambda: reader.read(7), b"")) == data[1000:301_000]
