@@ -91,8 +91,14 @@ class PartReader(io.RawIOBase):
         if remaining <= 0:
             return b""
         wanted = remaining if size is None or size < 0 else min(BLOCK_BYTES, remaining)
-        data = self._read_at(self._offset + self._position, wanted)
+        data = self._fetch(wanted)
         self._position += len(data)
+        return data
+
+    def _fetch(self, wanted: int) -> bytes:
+        data = self._read_at(self._offset + self._position, wanted)
+        if not data:  # never send fewer bytes than the Content-Length promised
+            raise EOFError(f"the source ended {self._length - self._position} bytes early")
         return data
 
     def readall(self) -> bytes:
@@ -104,7 +110,7 @@ class PartReader(io.RawIOBase):
         wanted = min(len(view), max(remaining, 0))
         if wanted == 0:
             return 0
-        data = self._read_at(self._offset + self._position, wanted)
+        data = self._fetch(wanted)
         view[: len(data)] = data
         self._position += len(data)
         return len(data)

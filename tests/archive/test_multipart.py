@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 
+import pytest
+
 from prefect_image_edit.archive import multipart
 from prefect_image_edit.archive.multipart import PartReader, part_size_for, reader_for
 
@@ -46,3 +48,10 @@ def test_reader_for_a_file_reads_by_position_from_where_the_file_stood(tmp_path)
         read_at = reader_for(handle)
         handle.seek(9)  # a shared position does not matter: reads are by offset
         assert read_at(0, 3) == b"234" and read_at(5, 100) == b"789"
+
+
+def test_a_source_shorter_than_its_part_is_an_error_not_a_short_body():
+    reader = PartReader(reader_for(io.BytesIO(b"0123456789")), 5, 20)
+    assert reader.read(3) == b"56789"
+    with pytest.raises(EOFError):
+        reader.read(3)
