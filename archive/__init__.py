@@ -4,6 +4,7 @@
 - ``store``: where objects go (S3-compatible or a local directory) behind one small protocol.
 - ``download``: fetching a vendor result URL from an allow-list of hosts, streamed, size-capped.
 - ``archiver``: spool, hash, upload once and verify.
+- ``multipart``: a large object's parts read in place from the spool, a few in flight.
 """
 
 from prefect_image_edit.archive.archiver import archive_bytes, archive_stream

@@ -1,10 +1,11 @@
 """Spool, hash, upload once, verify.
 
 A result is streamed into a spooled temporary file (memory up to a threshold, then disk) while
-its SHA-256 and MD5 are computed in the same pass, so it is never held twice in memory. The
-SHA-256 names the object, so uploading the same bytes again rewrites the same object (uploads are
-idempotent without asking the store first), and the upload is verified: a single PUT by the
-ETag it answers with (the MD5), a multipart upload by what the store then says it holds.
+its SHA-256 is computed in the same pass, so it is never held twice in memory. The SHA-256 names
+the object, so uploading the same bytes again rewrites the same object (uploads are idempotent
+without asking the store first), and the upload is verified: a single PUT by the ETag it answers
+with (the MD5, computed from the spool only then: a large object never pays for it), a multipart
+upload by what the store then says it holds.
 """
 
 from __future__ import annotations
@@ -31,7 +32,14 @@ __all__ = [
     "new_spool",
 ]
 
-SPOOL_MEMORY_BYTES = 8 * 1024 * 1024
+SPOOL_MEMORY_BYTES = 2 * 1024 * 1024
+"""Results up to this size stay in memory; larger ones go to a file as they arrive.
+
+Small enough that a large result's first bytes are not built up in a growing buffer only to be
+copied to disk (and that a large upload's extra memory stays small), large enough for most
+edited photos to skip the disk altogether.
+"""
+_READ_BLOCK = 1024 * 1024
 
 
 class ArchiveError(ImageEditError):
@@ -62,21 +70,23 @@ class Spool:
 
     def __post_init__(self) -> None:
         self._sha256 = hashlib.sha256()
-        self._md5 = hashlib.md5(usedforsecurity=False)
+        self._md5: str | None = None
+        self._bytes: bytes | None = None  # set by of_bytes: hashed as is, never copied
 
     def write(self, chunk: bytes) -> None:
         self.size += len(chunk)
         if self.max_bytes is not None and self.size > self.max_bytes:
             raise SpoolTooLarge(f"result is larger than the {self.max_bytes}-byte cap")
         self._sha256.update(chunk)
-        self._md5.update(chunk)
+        self._md5 = None
         if self.roll_at is not None and self.size > self.roll_at and self.path is None:
             self._roll()
         self.file.write(chunk)
 
     def _roll(self) -> None:
         disk = tempfile.NamedTemporaryFile(prefix="image-edit-spool-")  # noqa: SIM115
-        disk.write(self.file.getvalue())
+        with self.file.getbuffer() as held:  # type: ignore[attr-defined]  # a view, not a copy
+            disk.write(held)
         self.file.close()
         self.file = disk
 
@@ -92,7 +102,28 @@ class Spool:
 
     @property
     def md5(self) -> str:
-        return self._md5.hexdigest()
+        """The MD5 of the bytes, computed on first use by reading the spool back.
+
+        Only a single-PUT upload needs it (its ETag is the MD5); computing it while the bytes
+        arrive would cost every large object a second full hash (MD5 is slower than SHA-256
+        with the CPU's SHA extensions) that its multipart upload never uses.
+        """
+        if self._md5 is None:
+            digest = hashlib.md5(usedforsecurity=False)
+            if self._bytes is not None:
+                digest.update(self._bytes)
+            elif isinstance(self.file, io.BytesIO):
+                with self.file.getbuffer() as view:  # no copy of the bytes
+                    digest.update(view)
+            else:
+                self.file.flush()
+                self.file.seek(0)
+                block = bytearray(_READ_BLOCK)
+                with memoryview(block) as view:
+                    while read := self.file.readinto(view):  # type: ignore[attr-defined]
+                        digest.update(view[:read])
+            self._md5 = digest.hexdigest()
+        return self._md5
 
     @classmethod
     def of_bytes(cls, data: bytes) -> Spool:
@@ -100,7 +131,7 @@ class Spool:
         spool = cls(io.BytesIO(data))
         spool.size = len(data)
         spool._sha256.update(data)
-        spool._md5.update(data)
+        spool._bytes = data
         return spool
 
     def rewind(self) -> IO[bytes]:

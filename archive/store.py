@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
+from prefect_image_edit.archive.multipart import reader_for, upload_parts
 from prefect_image_edit.atomic import atomic_write
 from prefect_image_edit.errors import ImageEditError
 
@@ -90,21 +91,6 @@ class ArchiveStore(Protocol):
 
 SINGLE_PUT_BYTES = 16 * 1024 * 1024
 """Objects up to this size go up in one ``PutObject`` (verified by its ETag)."""
-PART_BYTES = 8 * 1024 * 1024
-UPLOAD_PARTS_IN_MEMORY = 2
-
-
-def _multipart_config() -> Any:
-    from boto3.s3.transfer import TransferConfig
-
-    config = TransferConfig(
-        multipart_threshold=SINGLE_PUT_BYTES,
-        multipart_chunksize=PART_BYTES,
-        max_concurrency=UPLOAD_PARTS_IN_MEMORY,
-    )
-    # boto3's TransferConfig has no parameter for it, but s3transfer reads the attribute.
-    config.max_in_memory_upload_chunks = UPLOAD_PARTS_IN_MEMORY
-    return config
 
 
 class S3Store:
@@ -157,31 +143,17 @@ class S3Store:
         """One ``PutObject`` up to :data:`SINGLE_PUT_BYTES`, a multipart upload above.
 
         A single PUT answers with the ETag (the MD5 of the bytes), which is all the caller needs
-        to verify the upload: no HEAD before or after. A large object in a named file on disk
-        goes up with ``upload_file``, which reads its parts lazily from the file (as fast as
-        boto3 can, with little memory); a file object with no name is read at most
-        :data:`UPLOAD_PARTS_IN_MEMORY` parts of :data:`PART_BYTES` at a time (s3transfer's
-        default holds up to 10). Multipart ETags are not an MD5.
+        to verify the upload: no HEAD before or after. A larger object goes up in parts read in
+        place from ``fileobj`` (:mod:`~prefect_image_edit.archive.multipart`: a few parts in
+        flight, one block each, so memory stays bounded whatever the size). Multipart ETags
+        are not an MD5: the caller verifies those by a HEAD.
         """
-        from boto3.exceptions import S3UploadFailedError
-
         extra = {"ContentType": media_type, "Metadata": metadata}
         with _store_errors(self.uri_for(key), "PUT"):
             if size <= SINGLE_PUT_BYTES:
                 answer = self.client.put_object(Bucket=self.bucket, Key=key, Body=fileobj, **extra)
                 return str(answer.get("ETag", "")).strip('"') or None
-            path = getattr(fileobj, "name", None)
-            try:
-                if isinstance(path, str) and os.path.isfile(path):
-                    self.client.upload_file(path, self.bucket, key, ExtraArgs=extra)
-                else:
-                    self.client.upload_fileobj(
-                        fileobj, self.bucket, key, ExtraArgs=extra, Config=_multipart_config()
-                    )
-            except S3UploadFailedError as exc:  # boto3 wraps the ClientError's text only
-                raise ArchiveStoreError(
-                    f"PUT {self.uri_for(key)} failed: {exc}", transient=True
-                ) from exc
+            upload_parts(self.client, self.bucket, key, reader_for(fileobj), size, extra=extra)
         return None
 
     def open(self, key: str) -> BinaryIO:

@@ -109,24 +109,145 @@ def test_s3_verification_catches_a_store_that_loses_bytes(bucket, monkeypatch):
         )
 
 
-def test_a_large_result_rolls_to_disk_and_goes_up_by_name(bucket, monkeypatch):
-    import hashlib
+def _requests(client):
+    """Record ``(method, query keys)`` of every request the client sends."""
+    sent: list[tuple[str, str]] = []
+
+    def record(request, **_):
+        query = request.url.split("?", 1)[1] if "?" in request.url else ""
+        keys = sorted({part.split("=", 1)[0] for part in query.split("&") if part})
+        sent.append((request.method, ",".join(keys)))
+
+    client.meta.events.register("before-send.s3", record)
+    return sent, lambda: client.meta.events.unregister("before-send.s3", record)
+
+
+def test_a_large_result_rolls_to_disk_and_goes_up_in_parts_read_in_place(bucket, monkeypatch):
     import os
 
     from prefect_image_edit.archive import archiver as archiver_module
+    from prefect_image_edit.archive import multipart
 
     monkeypatch.setattr(archiver_module, "SPOOL_MEMORY_BYTES", 1024 * 1024)
     data = os.urandom(17 * 1024 * 1024)  # over the single-PUT size: a multipart upload
-    sent: list[str] = []
-    real = bucket.client.upload_file
+    reads: list[int] = []
+    real_pread = os.pread
     monkeypatch.setattr(
-        bucket.client, "upload_file", lambda path, *a, **k: (sent.append(path), real(path, *a, **k))
+        multipart.os, "pread", lambda fd, n, at: (reads.append(n), real_pread(fd, n, at))[1]
     )
+    sent, stop = _requests(bucket.client)
     step = 1 << 20
-    chunks = (data[i : i + step] for i in range(0, len(data), step))
-    stored = archive_stream(
-        bucket, chunks, prefix="big", vendor="tencent", media_type="image/png", metadata=META
-    )
-    assert len(sent) == 1 and stored.size == len(data)
+    try:
+        stored = archive_stream(
+            bucket,
+            (data[i : i + step] for i in range(0, len(data), step)),
+            prefix="big",
+            vendor="tencent",
+            media_type="image/png",
+            metadata=META,
+        )
+    finally:
+        stop()
+    assert stored.size == len(data)
     assert stored.sha256 == hashlib.sha256(data).hexdigest()
     assert hashlib.sha256(bucket.open(stored.key).read()).hexdigest() == stored.sha256
+    parts = multipart.part_size_for(len(data))
+    count = -(-len(data) // parts)
+    assert count >= 2
+    assert sent == [
+        ("POST", "uploads"),
+        *[("PUT", "partNumber,uploadId")] * count,
+        ("POST", "uploadId"),
+        ("HEAD", ""),
+    ]
+    # Streamed from the spool file on disk, never a part read whole into memory.
+    assert reads and max(reads) <= multipart.BLOCK_BYTES
+
+
+def test_a_large_result_already_in_memory_goes_up_in_parts_without_a_copy(bucket):
+    import os
+
+    data = os.urandom(17 * 1024 * 1024)
+    stored = archive_bytes(
+        bucket, data, prefix="big-bytes", vendor="tencent", media_type="image/png", metadata=META
+    )
+    assert stored.size == len(data) and stored.sha256 == hashlib.sha256(data).hexdigest()
+    assert bucket.open(stored.key).read() == data
+
+
+def test_a_failed_part_aborts_the_upload_and_raises_a_transient_store_error(bucket, monkeypatch):
+    import os
+
+    from prefect_image_edit.archive.store import ArchiveStoreError
+
+    real = bucket.client.upload_part
+    from botocore.exceptions import ClientError
+
+    def flaky(**kwargs):
+        if kwargs["PartNumber"] == 2:
+            raise ClientError(
+                {"Error": {"Code": "InternalError"}, "ResponseMetadata": {"HTTPStatusCode": 500}},
+                "UploadPart",
+            )
+        return real(**kwargs)
+
+    monkeypatch.setattr(bucket.client, "upload_part", flaky)
+    data = os.urandom(17 * 1024 * 1024)
+    with pytest.raises(ArchiveStoreError) as caught:
+        archive_bytes(
+            bucket, data, prefix="flaky", vendor="tencent", media_type="image/png", metadata=META
+        )
+    assert caught.value.transient
+    key = f"flaky/tencent/{hashlib.sha256(data).hexdigest()}.png"
+    assert bucket.head(key) is None
+    pending = bucket.client.list_multipart_uploads(Bucket="archive-tests", Prefix="flaky/")
+    assert not pending.get("Uploads")
+
+
+def test_extra_memory_of_a_large_upload_is_bounded_whatever_its_size(bucket):
+    """Python-side peak while archiving 40 MiB stays under 16 MiB (spool, parts in flight)."""
+    import tracemalloc
+
+    block = hashlib.sha256(b"seed").digest() * (1 << 15)  # 1 MiB, reused: no 40 MiB in hand
+    chunks = (block[:-8] + i.to_bytes(8, "big") for i in range(40))
+    tracemalloc.start()
+    try:
+        stored = archive_stream(
+            bucket, chunks, prefix="bounded", vendor="tencent", media_type="image/png", metadata={}
+        )
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert stored.size == 40 * len(block)
+    assert peak < 16 * 1024 * 1024
+
+
+def test_a_part_the_store_fails_once_is_sent_again_whole(bucket):
+    """botocore's retry rewinds the part (a seekable window) and signs and sends it again."""
+    import os
+
+    from botocore.awsrequest import AWSResponse
+
+    failed: list[int] = []
+
+    class _Raw:
+        def stream(self, **_):
+            yield b"<Error><Code>InternalError</Code><Message>try again</Message></Error>"
+
+    def fail_first_part_once(request, **_):
+        if "partNumber=1&" in request.url + "&" and not failed:
+            request.body.read(12345)  # part of the body went out before the store failed
+            failed.append(1)
+            return AWSResponse(request.url, 500, {}, _Raw())
+        return None
+
+    bucket.client.meta.events.register("before-send.s3.UploadPart", fail_first_part_once)
+    try:
+        data = os.urandom(17 * 1024 * 1024)
+        stored = archive_bytes(
+            bucket, data, prefix="retried", vendor="tencent", media_type="image/png", metadata={}
+        )
+    finally:
+        bucket.client.meta.events.unregister("before-send.s3.UploadPart", fail_first_part_once)
+    assert failed == [1]
+    assert bucket.open(stored.key).read() == data
