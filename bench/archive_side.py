@@ -1,10 +1,13 @@
 """One side of the archive figure, in a fresh process: upload one file, report time and memory.
 
 ``pack``: the pack's archiver (``prefect_image_edit.archive``): the result streamed in 1 MiB
-chunks (as a download arrives) into a spool, hashed, uploaded under its content key, verified.
-``boto3``: ``upload_file`` of the same file. Extra memory is the peak resident set during the
-upload minus the resident set just before it (after imports and client set-up), read from the
-kernel so C allocations count.
+chunks into a spool and hashed as a download arrives (``download_to_spool`` does this while the
+vendor's bytes come in), then uploaded under its content key and verified. ``boto3``:
+``upload_file`` of the same file. Both clocks start with the bytes on local disk (the script's
+download wrote its file before its clock, the pack's filled its spool), so the time compares
+the two uploads. Extra memory is the peak resident set minus the resident set before the
+spool is filled (after imports and client set-up), so the pack's figure covers the download
+side too; read from the kernel so C allocations count.
 
 Usage: ``python -m prefect_image_edit.bench.archive_side pack|boto3 FILE BUCKET``; S3 endpoint
 and keys come from BENCH_S3_ENDPOINT and AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY.
@@ -67,26 +70,26 @@ def main(argv: list[str] | None = None) -> int:
     path = Path(file)
     client = _client()
     client.head_bucket(Bucket=bucket)  # connection and credentials warmed on both sides
-    if side == "pack":
-        from prefect_image_edit.archive import S3Store, archive_stream
-
-        store = S3Store(client, bucket)
-
-        def upload() -> None:
-            archive_stream(
-                store, _chunks(path), prefix="bench", vendor="bench",
-                media_type="image/png", metadata={"source": "bench"},
-            )  # fmt: skip
-    else:
-
-        def upload() -> None:
-            client.upload_file(str(path), bucket, f"bench-boto3/{path.name}")
-
     reset = _reset_peak()
     before = _status_kib("VmRSS")
-    started = time.perf_counter()
-    upload()
-    seconds = time.perf_counter() - started
+    if side == "pack":
+        from prefect_image_edit.archive import S3Store
+        from prefect_image_edit.archive.archiver import archive_spool, new_spool
+
+        store = S3Store(client, bucket)
+        with new_spool() as spool:
+            for chunk in _chunks(path):  # as a download arrives: before the clock, like
+                spool.write(chunk)  # the file boto3 uploads, but inside the memory figure
+            started = time.perf_counter()
+            archive_spool(
+                store, spool, prefix="bench", vendor="bench",
+                media_type="image/png", metadata={"source": "bench"},
+            )  # fmt: skip
+            seconds = time.perf_counter() - started
+    else:
+        started = time.perf_counter()
+        client.upload_file(str(path), bucket, f"bench-boto3/{path.name}")
+        seconds = time.perf_counter() - started
     peak = _status_kib("VmHWM")
     print(
         json.dumps(
