@@ -225,7 +225,8 @@ def test_batch_prints_each_item_and_exits_1_when_one_fails(tmp_path):
     assert done.returncode == 1, done.stderr
     assert "failed  broken.jpg" in done.stdout.replace(str(images) + "/", "")
     assert "2 of 3 erased, 1 failed" in done.stdout
-    assert sorted(p.name for p in out.iterdir()) == ["p0-erased.png", "p1-erased.png"]
+    # --format auto (the default): JPEG photos stay JPEG
+    assert sorted(p.name for p in out.iterdir()) == ["p0-erased.jpg", "p1-erased.jpg"]
     assert len(done.stderr.strip().splitlines()) == 1
 
 
