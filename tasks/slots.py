@@ -82,9 +82,12 @@ class SlotPool:
         self._free: list[UUID] = []
         self._held: set[UUID] = set()
         self._waiting = 0
+        # One lease request at a time: concurrent increments of one limit on a SQLite-backed
+        # server fail with "database is locked" and the client's retry waited ~2 s (measured).
         self._asking = False
         self._changed: asyncio.Condition | None = None
         self._client = None
+        self._client_ready: asyncio.Future | None = None
         self._renewer: asyncio.Task | None = None
         self._reaper: asyncio.Task | None = None
         self.requests = 0
@@ -113,12 +116,17 @@ class SlotPool:
         return self._changed
 
     async def _api(self):
-        if self._client is None:
-            from prefect import get_client
+        if self._client_ready is None:  # one client, even if the renewer asks at the same time
+            self._client_ready = asyncio.ensure_future(self._open_client())
+        return await asyncio.shield(self._client_ready)
 
-            self._client = get_client()
-            await self._client.__aenter__()
-        return self._client
+    async def _open_client(self):
+        from prefect import get_client
+
+        client = get_client()
+        await client.__aenter__()
+        self._client = client
+        return client
 
     async def _acquire(self) -> UUID:
         changed = self._condition()
@@ -235,7 +243,7 @@ class SlotPool:
                 task.cancel()
         if self._client is not None:
             await self._client.__aexit__(None, None, None)
-            self._client = None
+            self._client = self._client_ready = None
 
     async def close(self) -> None:
         """Give every slot back now (tests; the process exiting does it through expiry)."""
