@@ -31,10 +31,19 @@ def prefect_shape(path: str) -> str:
     return _UUID.sub("{id}", path)
 
 
+RUN_OBJECTS = ("/manifests/",)
+"""Key parts of objects written once per run, not per item (the batch's results manifest)."""
+
+
 def s3_shape(path: str) -> str:
-    """``/bucket/a/b/c.png`` -> ``/bucket/*`` (objects), ``/bucket`` (the bucket itself)."""
+    """``/bucket/a/b/c.png`` -> ``/bucket/*`` (objects), ``/bucket`` (the bucket itself);
+    objects written once per run (``RUN_OBJECTS``) -> ``/bucket/<per run>``."""
     parts = path.strip("/").split("/", 1)
-    return f"/{parts[0]}/*" if len(parts) > 1 else f"/{parts[0]}"
+    if len(parts) == 1:
+        return f"/{parts[0]}"
+    if any(part in path for part in RUN_OBJECTS):
+        return f"/{parts[0]}/<per run>"
+    return f"/{parts[0]}/*"
 
 
 class CountingProxy:
