@@ -36,9 +36,9 @@ logger = logging.getLogger(__name__)
 
 LEASE_SECONDS = 60.0
 """The shortest lease Prefect allows: a dead holder's slot returns soonest."""
-IDLE_SECONDS = 1.0
+IDLE_SECONDS = 0.25
 """A slot nobody in this process has used for this long goes back to the server."""
-_MAX_WAIT_SECONDS = 1.0
+_MAX_WAIT_SECONDS = 0.5
 """The longest a refused lease request waits before asking again (the server's hint is
 capped: its Retry-After grows with the queue and would leave freed slots idle)."""
 
