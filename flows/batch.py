@@ -110,7 +110,8 @@ REPORTED_FAILURES = 50
 
 
 class _Progress:
-    """The progress artifact, updated in steps (every 5 % or 2 s), not once per item.
+    """The progress artifact, updated in steps (every 10 % or 2 s), not once per item: each
+    update is an API write the server also records as an event.
 
     The artifact is created in the background: the first items start while the API answers.
     """
@@ -126,7 +127,7 @@ class _Progress:
         self.done += count
         percent = 100.0 * self.done / self.total
         now = time.monotonic()
-        if percent >= 100 or percent - self._shown >= 5 or now - self._at >= 2:
+        if percent >= 100 or percent - self._shown >= 10 or now - self._at >= 2:
             self._shown, self._at = percent, now
             await aupdate_progress_artifact(await self._artifact, percent)
 
@@ -295,8 +296,13 @@ async def batch_erase(
     if not dry_run:  # a dry run reports it per item instead
         check_prices(meter, chain)
     storage = await resolve_archive(connections.archive)
-    s3_client = await source_client(connections.archive)
-    items = await load_batch(source, connections.archive)
+    client_ready = asyncio.ensure_future(source_client(connections.archive))  # while listing
+    try:
+        items = await load_batch(source, connections.archive)
+    except BaseException:
+        client_ready.cancel()
+        raise
+    s3_client = await client_ready
     output = OutputOptions(format=output_format)
     if dry_run:
         report = await _dry_run(

@@ -201,7 +201,10 @@ async def source_client(archive: Any) -> Any:
     from prefect_image_edit.tasks.archive import resolve_archive
 
     storage = await resolve_archive(archive)
-    return storage.get_s3_client() if isinstance(storage, S3ArchiveStorage) else None
+    if not isinstance(storage, S3ArchiveStorage):
+        return None
+    # The first one is built from botocore's service files (~0.1 s): not on the event loop.
+    return await anyio.to_thread.run_sync(storage.get_s3_client)
 
 
 @task(name="prepare-inputs", task_run_name="prepare-for-{provider}", cache_policy=NO_CACHE)
