@@ -79,14 +79,17 @@ def note_success(store: ArchiveStore) -> None:
             _down.pop(endpoint, None)
 
 
+def _known_down(store: ArchiveStore) -> bool:
+    with _lock:
+        return _identity(store) in _down or _endpoint_key(store) in _down
+
+
 def check_archive(store: ArchiveStore) -> None:
     """Raise :class:`ArchiveDown` if ``store`` failed recently and still fails a probe.
 
     Blocking (boto3): call it in a worker thread. Cheap when the store is known healthy.
     """
-    with _lock:
-        failed = _identity(store) in _down or _endpoint_key(store) in _down
-    if not failed:
+    if not _known_down(store):
         return
     try:
         store.head(PROBE_KEY)
@@ -102,6 +105,8 @@ def check_archive(store: ArchiveStore) -> None:
 async def acheck_archive(store: ArchiveStore, deadline: float | None = None) -> None:
     """``check_archive`` off the event loop, with an overall deadline: a probe of a frozen
     store that does not answer in time counts as the store being down."""
+    if not _known_down(store):  # the usual case, on every paid call: no thread hop
+        return
     deadline = PROBE_DEADLINE_SECONDS if deadline is None else deadline
     try:
         with anyio.fail_after(deadline):
