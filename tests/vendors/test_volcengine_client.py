@@ -13,6 +13,7 @@ from prefect_image_edit.vendors import EraseResult, VolcengineVisualClient
 from prefect_image_edit.vendors._constants import USER_AGENT
 from prefect_image_edit.vendors.errors import (
     AuthError,
+    BadResultError,
     InvalidImageError,
     InvalidParameterError,
     ModerationError,
@@ -259,10 +260,9 @@ async def test_bodiless_failures_by_status(status, verdict):
     [
         {"code": 10000, "data": None, "request_id": "r"},
         {"code": 10000, "data": {"binary_data_base64": [], "image_urls": []}, "request_id": "r"},
-        {"code": 10000, "data": {"binary_data_base64": ["@@not base64@@"]}, "request_id": "r"},
         {"something": "else"},
     ],
-    ids=["no-data", "no-image", "bad-base64", "unknown-shape"],
+    ids=["no-data", "no-image", "unknown-shape"],
 )
 async def test_malformed_success_retries_once(payload):
     recorder = Recorder(json_response(payload))
@@ -270,6 +270,26 @@ async def test_malformed_success_retries_once(payload):
         with pytest.raises(VendorRequestError) as caught:
             await volc.i2i_inpainting(image_urls=URLS)
     assert caught.value.retry is RetryVerdict.RETRY_ONCE
+
+
+async def test_a_success_whose_base64_is_garbage_is_a_bad_result_never_resent():
+    # Billed (a well-formed success answer): resending would pay again (issue 9), as Tencent.
+    data = {"code": 10000, "data": {"binary_data_base64": ["@@not base64@@"]}, "request_id": "r"}
+    async with client(Recorder(json_response(data))) as volc:
+        with pytest.raises(BadResultError, match="not Base64") as caught:
+            await volc.i2i_inpainting(image_urls=URLS)
+    assert caught.value.retry is RetryVerdict.PERMANENT
+
+
+async def test_a_success_whose_base64_is_garbage_but_has_a_url_gives_the_url():
+    data = {
+        "code": 10000,
+        "data": {"binary_data_base64": ["@@not base64@@"], "image_urls": [RESULT_URL]},
+        "request_id": "r",
+    }
+    async with client(Recorder(json_response(data))) as volc:
+        result = await volc.i2i_inpainting(image_urls=URLS)
+    assert result.image_bytes is None and result.image_url == RESULT_URL
 
 
 BAD_CALLS = [

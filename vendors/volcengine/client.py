@@ -333,10 +333,24 @@ class VolcengineVisualClient(BaseVendorClient):
         raw = payload["data"]
         try:
             data = I2IInpaintingData.model_validate(raw)
-            image_bytes = _decode_first(data.binary_data_base64)
-        except (ValidationError, binascii.Error, ValueError):
+        except ValidationError:
             raise malformed("data is not Base64 images and URLs") from None
         url = data.image_urls[0] if data.image_urls else None
+        try:
+            image_bytes = _decode_first(data.binary_data_base64)
+        except (binascii.Error, ValueError):
+            # A well-formed success answer: the job ran and was billed. Its URL, when it has
+            # one, still carries the result; without one it is a vendor fault, never resent
+            # silently (resending would pay again), as Tencent's.
+            if not url:
+                raise bad_result(
+                    "binary_data_base64 is not Base64",
+                    vendor=self.vendor,
+                    action=self.action,
+                    http_status=response.status_code,
+                    request_id=request_id,
+                ) from None
+            image_bytes = None
         blank = bool(data.binary_data_base64 and not data.binary_data_base64[0]) or url == ""
         if not image_bytes and not url:
             inner = _inner_code(raw)
