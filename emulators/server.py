@@ -82,9 +82,13 @@ class ServerThread:
             self.stop()
             raise RuntimeError(f"emulator server on {self.base_url} did not start: {self._error!r}")
 
+    def request_stop(self) -> None:
+        """Ask uvicorn to exit, without waiting (``stop`` waits)."""
+        self._server.should_exit = True
+
     def stop(self, timeout: float = 10.0) -> None:
         """Ask uvicorn to exit and wait for the thread (hanging requests are cut after 2 s)."""
-        self._server.should_exit = True
+        self.request_stop()
         if self._thread.is_alive():
             self._thread.join(timeout)
         self._sock.close()

@@ -140,6 +140,8 @@ class EmulatorSuite:
     def stop(self) -> None:
         """Stop every server; hanging requests are released and their connections dropped."""
         self.state.stopping.set()
+        for server in self._servers.values():  # all at once: their graceful shutdowns overlap
+            server.request_stop()
         for server in self._servers.values():
             server.stop()
         self._servers.clear()

@@ -7,6 +7,7 @@ exists, else the test's tmp dir).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -79,10 +80,25 @@ def ui(tmp_path_factory):
     yield ui_url, run_link, {**env, "PREFECT_API_URL": ui_url + "/api"}
     process.send_signal(signal.SIGINT)
     try:
-        process.wait(timeout=60)
+        process.wait(timeout=120)
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+    _stop_leftover_server(ui_url)
+
+
+def _stop_leftover_server(ui_url: str) -> None:
+    """The server ``ui`` started runs in a session of its own (so Ctrl-C reaches ``ui``, which
+    stops it in order): if ``ui`` had to be killed, stop its server here, found by its port."""
+    port = ui_url.rsplit(":", 1)[-1].split("/", 1)[0]
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"server" in argv and b"start" in argv and port.encode() in argv:
+            with contextlib.suppress(OSError):
+                os.kill(int(proc.name), signal.SIGKILL)
 
 
 @pytest.fixture(scope="module")
