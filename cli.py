@@ -14,7 +14,9 @@ import contextlib
 import logging
 import os
 import shutil
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -576,6 +578,10 @@ def run(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if threading.current_thread() is threading.main_thread():
+        # Ctrl-C interrupts every command, even one started with SIGINT ignored (a child
+        # keeps its parent's ignored signals, and Python then installs no handler).
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     return run(args.handler, args)
 
 

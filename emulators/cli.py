@@ -92,7 +92,10 @@ def run_emulate(args: argparse.Namespace) -> int:
         print(f"emulate: {exc}", file=sys.stderr)
         return 2
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # Ctrl-C and SIGTERM both stop it, even when started with SIGINT ignored (a child keeps
+    # its parent's ignored signals, and Python then installs no KeyboardInterrupt handler).
+    for stopping in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stopping, lambda *_: stop.set())
     try:
         suite.start()
     except (OSError, RuntimeError) as exc:
