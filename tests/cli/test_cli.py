@@ -14,12 +14,14 @@ from prefect.settings import PREFECT_API_URL
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
 
-def _run(*args: str, cwd=None, extra_env=None) -> subprocess.CompletedProcess:
-    env = {
-        **os.environ,
-        "PREFECT_API_URL": str(PREFECT_API_URL.value()),
-        **(extra_env or {}),
-    }
+def _run(*args: str, cwd=None, extra_env=None, home=None) -> subprocess.CompletedProcess:
+    """The command on the session's Prefect API; with ``home``, with no server configured and
+    that ``PREFECT_HOME``."""
+    env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value())}
+    if home is not None:
+        del env["PREFECT_API_URL"]
+        env["PREFECT_HOME"] = str(home)
+    env.update(extra_env or {})
     for name in ("TENCENTCLOUD_SECRET_ID", "TENCENTCLOUD_SECRET_KEY"):
         env.pop(name, None)
     return subprocess.run(
@@ -127,32 +129,12 @@ def test_an_unreachable_api_is_one_line_with_what_to_do(photo, free_port_url):
     assert "does not answer" in line and "PREFECT_API_URL" in line
 
 
-def _no_server_env(tmp_path) -> dict[str, str]:
-    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "home")}
-    env.pop("PREFECT_API_URL", None)
-    return env
-
-
 def test_a_free_erase_with_no_server_configured_runs_in_process(photo, tmp_path):
     """No PREFECT_API_URL, a free provider, no saved block: no temporary Prefect server is
     started (it would create its database under PREFECT_HOME), and the result is archived."""
     out = tmp_path / "clean.png"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "prefect_image_edit.cli",
-            "erase",
-            str(photo),
-            "--box",
-            "75,45,125,95",
-            "--out",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=_no_server_env(tmp_path),
+    done = _run(
+        "erase", str(photo), "--box", "75,45,125,95", "--out", str(out), home=tmp_path / "home"
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().startswith(str(out)) and "archived file://" in done.stdout
@@ -181,25 +163,17 @@ def test_a_free_erase_runs_as_a_flow_when_a_server_is_configured(photo, tmp_path
 def test_the_ephemeral_api_start_timeout_is_one_line(photo, tmp_path):
     """A paid provider needs Prefect (its concurrency limits, retries): with no server
     configured a temporary one starts, and a start that times out is one line."""
-    env = {**_no_server_env(tmp_path), "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "1"}
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "prefect_image_edit.cli",
-            "erase",
-            str(photo),
-            "--box",
-            "75,45,125,95",
-            "--provider",
-            "tencent",
-            "--out",
-            str(tmp_path / "o.png"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
+    done = _run(
+        "erase",
+        str(photo),
+        "--box",
+        "75,45,125,95",
+        "--provider",
+        "tencent",
+        "--out",
+        str(tmp_path / "o.png"),
+        home=tmp_path / "home",
+        extra_env={"PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "1"},
     )
     if done.returncode == 0:
         pytest.skip("the temporary API started within 1 s here")
