@@ -51,7 +51,7 @@ def _identity(store: ArchiveStore) -> str:
 
 
 def _endpoint_key(store: ArchiveStore) -> str | None:
-    endpoint = getattr(getattr(getattr(store, "client", None), "meta", None), "endpoint_url", None)
+    endpoint = getattr(store, "endpoint_url", None)  # S3 only; known without making a client
     return f"endpoint:{endpoint}" if endpoint else None
 
 

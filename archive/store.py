@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
@@ -103,13 +103,42 @@ class S3Store:
     """
 
     def __init__(self, client: Any, bucket: str) -> None:
-        self.client = client
+        self._client = client
+        self._make_client: Callable[[], Any] | None = None
+        self._endpoint_url: str | None = client.meta.endpoint_url
         self.bucket = bucket
+
+    @classmethod
+    def connecting(
+        cls, make_client: Callable[[], Any], bucket: str, endpoint_url: str | None
+    ) -> S3Store:
+        """A store whose client is made on its first request, in the worker thread that makes
+        it: building a boto3 client loads botocore's service model (~0.1 s of CPU), which a
+        run's start and its event loop should not wait for. ``endpoint_url`` (None: AWS S3,
+        whose endpoint only the client knows) gives the store's location without a client."""
+        store = cls.__new__(cls)
+        store._client, store._make_client = None, make_client
+        store._endpoint_url, store.bucket = endpoint_url, bucket
+        return store
+
+    @property
+    def client(self) -> Any:
+        """The boto3 client (made now if this store was created with ``connecting``)."""
+        if self._client is None:
+            assert self._make_client is not None
+            self._client = self._make_client()
+            self._endpoint_url = self._client.meta.endpoint_url
+        return self._client
+
+    @property
+    def endpoint_url(self) -> str:
+        if self._endpoint_url is None:
+            self._endpoint_url = self.client.meta.endpoint_url or ""
+        return self._endpoint_url
 
     @property
     def location(self) -> str:
-        endpoint = getattr(self.client.meta, "endpoint_url", "") or ""
-        return f"s3://{self.bucket}@{endpoint}"
+        return f"s3://{self.bucket}@{self.endpoint_url}"
 
     def uri_for(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"

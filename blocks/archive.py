@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from functools import lru_cache
 from typing import Any, Literal
 
 from prefect.blocks.core import Block
@@ -125,11 +124,24 @@ class S3ArchiveStorage(ArchiveStorage):
         )
 
     def get_store(self) -> S3Store:
-        return S3Store(self.get_s3_client(), self.bucket)
+        # The client is made on the store's first request, in the thread that makes it.
+        return S3Store.connecting(self.get_s3_client, self.bucket, self.endpoint_url)
 
 
-@lru_cache(maxsize=8)
-def _s3_client(
+_clients: dict[tuple[Any, ...], Any] = {}
+
+
+def _s3_client(*config: Any) -> Any:
+    """One client per configuration, made once even when threads ask at the same time (the
+    second waits for the first instead of building another)."""
+    with _CLIENT_LOCK:  # boto3 session creation is not thread-safe; clients are
+        client = _clients.get(config)
+        if client is None:
+            client = _clients[config] = _new_s3_client(*config)
+        return client
+
+
+def _new_s3_client(
     endpoint_url: str | None,
     region_name: str,
     access_key_id: str | None,
@@ -150,16 +162,15 @@ def _s3_client(
         connect_timeout=5,
         read_timeout=30,
     )
-    with _CLIENT_LOCK:  # boto3 session creation is not thread-safe; clients are
-        client = boto3.session.Session().client(
-            "s3",
-            endpoint_url=endpoint_url,
-            region_name=region_name,
-            aws_access_key_id=access_key_id,
-            aws_secret_access_key=secret_access_key,
-            aws_session_token=session_token,
-            config=config,
-        )
+    client = boto3.session.Session().client(
+        "s3",
+        endpoint_url=endpoint_url,
+        region_name=region_name,
+        aws_access_key_id=access_key_id,
+        aws_secret_access_key=secret_access_key,
+        aws_session_token=session_token,
+        config=config,
+    )
     client.meta.events.register("needs-retry.s3", _unanswered_attempt(client.meta.endpoint_url))
     return client
 

@@ -96,7 +96,7 @@ async def _bytes_of(staged: StagedFile | None, fallback: Callable[[], Awaitable[
 
 
 async def _read_source(image: str, archive: Any) -> bytes:
-    return await read_source(image, s3_client=await source_client(archive))
+    return await read_source(image, s3_client=await source_client(archive, [image]))
 
 
 async def publish_dry_run(report: DryRunReport, flow_name: str) -> None:

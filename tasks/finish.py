@@ -72,7 +72,7 @@ async def finish_erase(
     """
     output = output or OutputOptions()
     storage = await resolve_archive(archive)
-    s3_client = await source_client(archive)
+    s3_client = await source_client(archive, [image, mask.mask])
     recipe = load_recipe(inputs.recipe)
     if recipe is not None:  # the usual case: decode the source once, in restore_result
         original = read_staged(inputs.original) if inputs.original is not None else None

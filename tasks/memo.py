@@ -25,9 +25,9 @@ from prefect_image_edit.blocks.archive import ArchiveStorage
 from prefect_image_edit.state import StateStore
 from prefect_image_edit.tasks.batch_items import BatchItem
 from prefect_image_edit.tasks.models import EraseOutcome, EraseSettings, OutputOptions, Provider
-from prefect_image_edit.tasks.sources import read_source
+from prefect_image_edit.tasks.sources import read_local, read_source
 
-__all__ = ["MEMO_VERSION", "Finished", "item_key", "recall_finished", "remember_finished"]
+__all__ = ["MEMO_VERSION", "Finished", "item_keys", "recall_finished", "remember_finished"]
 
 MEMO_VERSION = 1
 _CONCURRENT_CHECKS = 16
@@ -37,37 +37,82 @@ Finished = dict[str, Any]
 vendor result and charge figures the batch summary reports."""
 
 
-async def item_key(
-    item: BatchItem,
-    chain: Sequence[Provider],
+async def item_keys(
+    items: Sequence[BatchItem],
+    chains: Sequence[Sequence[Provider]],
     settings: EraseSettings,
     policy: str,
     output: OutputOptions,
     archive_location: str,
     *,
     s3_client: Any = None,
-) -> str:
-    """The memo key of one batch item, from its inputs as given (nothing is prepared)."""
-    image = hashlib.sha256(await read_source(item.image, s3_client=s3_client)).hexdigest()
-    mask = item.mask.model_dump(mode="json") if item.mask is not None else None
+) -> dict[int, str]:
+    """The memo keys of batch items (by index), from their inputs as given (nothing prepared).
+
+    ``chains`` is each item's provider chain. An item refused by the listing, or whose inputs
+    cannot be read, gets no key: its own run says why. Local files are read and hashed in one
+    worker thread (a thread hop per file cost more than the hashing: 1.8 ms per item against
+    0.2), ``s3://`` ones a few at a time.
+    """
+    refs = {ref for item in items if not item.error for ref in _inputs(item)}
+    local = [ref for ref in refs if not ref.startswith("s3://")]
+    digests = dict(zip(local, await anyio.to_thread.run_sync(_local_digests, local), strict=True))
+    gate = asyncio.Semaphore(_CONCURRENT_CHECKS)
+
+    async def remote(ref: str) -> str | None:
+        async with gate:
+            try:
+                return hashlib.sha256(await read_source(ref, s3_client=s3_client)).hexdigest()
+            except Exception:  # unreadable: the item's own run says why
+                return None
+
+    remote_refs = sorted(refs - set(local))
+    remote_digests = await asyncio.gather(*(remote(ref) for ref in remote_refs))
+    digests.update(zip(remote_refs, remote_digests, strict=True))
+    common = {
+        "version": MEMO_VERSION,
+        "policy": policy,
+        "output": output.model_dump(mode="json", exclude={"path"}),
+        "archive": archive_location,
+    }
+    keys: dict[int, str] = {}
+    for index, (item, chain) in enumerate(zip(items, chains, strict=True)):
+        inputs = [digests.get(ref) for ref in _inputs(item)]
+        if item.error or None in inputs:
+            continue
+        mask = item.mask.model_dump(mode="json") if item.mask is not None else None
+        if mask is not None and item.mask.mask:
+            mask["mask"] = inputs[1]
+        canonical = json.dumps(
+            {
+                **common,
+                "image": inputs[0],
+                "mask": mask,
+                "chain": list(chain),
+                "settings": item.erase_settings(settings).model_dump(mode="json"),
+            },
+            sort_keys=True,
+            separators=(",", ":"),
+        )
+        keys[index] = "image-edit/item/" + hashlib.sha256(canonical.encode()).hexdigest()
+    return keys
+
+
+def _inputs(item: BatchItem) -> list[str]:
+    """The files an item's result depends on: its image, then its mask file if it has one."""
     if item.mask is not None and item.mask.mask:
-        data = await read_source(item.mask.mask, s3_client=s3_client)
-        mask = {**mask, "mask": hashlib.sha256(data).hexdigest()}
-    canonical = json.dumps(
-        {
-            "version": MEMO_VERSION,
-            "image": image,
-            "mask": mask,
-            "chain": list(chain),
-            "settings": item.erase_settings(settings).model_dump(mode="json"),
-            "policy": policy,
-            "output": output.model_dump(mode="json", exclude={"path"}),
-            "archive": archive_location,
-        },
-        sort_keys=True,
-        separators=(",", ":"),
-    )
-    return "image-edit/item/" + hashlib.sha256(canonical.encode()).hexdigest()
+        return [item.image, item.mask.mask]
+    return [item.image]
+
+
+def _local_digests(refs: list[str]) -> list[str | None]:
+    digests: list[str | None] = []
+    for ref in refs:
+        try:
+            digests.append(hashlib.sha256(read_local(ref)).hexdigest())
+        except Exception:  # unreadable: the item's own run says why
+            digests.append(None)
+    return digests
 
 
 async def recall_finished(

@@ -7,15 +7,19 @@ The prepared bytes are staged on this machine (content-addressed) and passed on 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import hashlib
 import io
 import os
 import time
+import weakref
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
+import anyio
 import anyio.to_thread
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -102,7 +106,23 @@ async def load_pair(
             allow_full=mask.allow_full,
         )
 
-    return await anyio.to_thread.run_sync(_prepare)
+    return await anyio.to_thread.run_sync(_prepare)  # , limiter=_cpu_limiter())
+
+
+_cpu_limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _cpu_limiter() -> anyio.CapacityLimiter:
+    """One preparation per core at a time (per event loop). A batch starts twice its
+    concurrency of items at once: sixteen decodes sharing two cores all finish late, so the
+    first paid calls waited for nearly every preparation instead of their own."""
+    loop = asyncio.get_running_loop()
+    limiter = _cpu_limiters.get(loop)
+    if limiter is None:
+        limiter = _cpu_limiters[loop] = anyio.CapacityLimiter(os.cpu_count() or 2)
+    return limiter
 
 
 STAGING_MAX_AGE_SECONDS = 24 * 3600
@@ -195,11 +215,17 @@ def read_staged(staged: StagedFile) -> bytes | None:
     return data if hashlib.sha256(data).hexdigest() == staged.sha256 else None
 
 
-async def source_client(archive: Any) -> Any:
-    """The S3 client that reads ``s3://`` sources: the archive block's, when it is S3."""
+async def source_client(archive: Any, refs: Iterable[str | None]) -> Any:
+    """The S3 client that reads ``refs``' ``s3://`` sources: the archive block's, when it is S3.
+
+    None when no ref is an ``s3://`` URI: local files need no client, and building one costs
+    ~0.1 s of botocore loading.
+    """
     from prefect_image_edit.blocks.archive import S3ArchiveStorage
     from prefect_image_edit.tasks.archive import resolve_archive
 
+    if not any(ref and ref.startswith("s3://") for ref in refs):
+        return None
     storage = await resolve_archive(archive)
     if not isinstance(storage, S3ArchiveStorage):
         return None
@@ -223,7 +249,7 @@ async def prepare_inputs(
     with the archive block's S3 client.
     """
     spec = provider_spec(provider)
-    client = await source_client(archive)
+    client = await source_client(archive, [image, mask.mask])
     original = await read_source(image, s3_client=client)
     prepared, prepared_mask = await load_pair(
         image, mask, target=spec.target, policy=policy, s3_client=client, image_bytes=original

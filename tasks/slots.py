@@ -13,17 +13,20 @@ been idle for :data:`IDLE_SECONDS`, and all of them when the process exits (a wo
 flow run in a process of its own: the next one must not wait for an expiry). Every slot a call
 holds is a slot the server counts, so the limit holds across processes exactly as before; only
 a process that is killed loses its leases by expiry (60 s, then the server's clean-up loop).
-All server traffic runs on one private event loop thread, so the pool works from any thread or
-event loop.
+Handing a slot on happens on the callers' own event loops; all server traffic runs on one
+private event loop thread, so the pool works from any thread or event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import logging
 import random
 import threading
+import time
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from uuid import UUID
@@ -41,6 +44,34 @@ IDLE_SECONDS = 0.25
 _MAX_WAIT_SECONDS = 0.5
 """The longest a refused lease request waits before asking again (the server's hint is
 capped: its Retry-After grows with the queue and would leave freed slots idle)."""
+_BUSY_WAITS = (0.05, 0.1, 0.2, 0.4, 0.8)
+"""Waits before the pool's client asks again after HTTP 503 (then Prefect's own retries take
+over). A SQLite-backed server answers 503 when two writes collide, which clears in
+milliseconds, and Prefect's client waits 2 s before its first retry: measured, a batch's first
+lease waited those 2 s with every vendor slot idle."""
+
+
+class _AskAgainWhenBusy(httpx.AsyncBaseTransport):
+    """A transport that sends a request again, soon, while the server answers 503 (busy).
+
+    It sits under Prefect's client, whose own retries (2 s, then 4, 8...) take over once
+    :data:`_BUSY_WAITS` are used up.
+    """
+
+    def __init__(self, transport: httpx.AsyncBaseTransport) -> None:
+        self._transport = transport
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        for wait in (*_BUSY_WAITS, None):
+            response = await self._transport.handle_async_request(request)
+            if response.status_code != 503 or wait is None:
+                return response
+            await response.aclose()
+            await asyncio.sleep(wait * (0.5 + random.random() / 2))
+        raise AssertionError("unreachable")
+
+    async def aclose(self) -> None:
+        await self._transport.aclose()
 
 
 class _Loop:
@@ -71,6 +102,11 @@ class _Loop:
 class SlotPool:
     """Slots of one Prefect global concurrency limit, shared by every caller in this process.
 
+    A finished call hands its slot straight to the caller that has waited longest, on that
+    caller's own event loop when it is the same one (a batch's items): no thread hop and no
+    request, so the vendor slot is busy again within the loop's next turn. Only lease requests,
+    renewals and give-backs run on the private loop.
+
     Args:
         name: The limit's name (it must exist: see ``tasks.limits.ensure_limit``).
         size: The limit's size: more leases than this are never asked for.
@@ -79,41 +115,102 @@ class SlotPool:
     def __init__(self, name: str, size: int) -> None:
         self.name = name
         self.size = max(1, size)
-        self._free: list[UUID] = []
+        self._lock = threading.Lock()  # the state below is shared by every caller's loop
+        self._free: list[tuple[UUID, float]] = []  # (lease, free since), newest last
         self._held: set[UUID] = set()
-        self._waiting = 0
+        self._waiters: deque[asyncio.Future[UUID]] = deque()
         # One lease request at a time: concurrent increments of one limit on a SQLite-backed
         # server fail with "database is locked" and the client's retry waited ~2 s (measured).
         self._asking = False
-        self._changed: asyncio.Condition | None = None
         self._client = None
         self._client_ready: asyncio.Future | None = None
         self._renewer: asyncio.Task | None = None
         self._reaper: asyncio.Task | None = None
+        self._returning: set[asyncio.Task] = set()  # idle slots on their way back
         self.requests = 0
         """Lease requests made to the server (acquire, renew, release): for benchmarks."""
 
     @property
     def held(self) -> int:
-        return len(self._held)
+        """Slots this process holds, or is still giving back."""
+        return len(self._held) + len(self._returning)
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
         """Hold one slot for the ``async with`` block."""
-        loop = _Loop.get()
-        lease = await loop.run(self._acquire())
+        lease = await self._take()
         try:
             yield
         finally:
-            # Shielded: a cancelled caller must still hand its slot back.
-            await asyncio.shield(loop.run(self._release(lease)))
+            self._give(lease)  # no await: a cancelled caller still hands its slot on
+
+    async def _take(self) -> UUID:
+        with self._lock:
+            if self._free:
+                return self._free.pop()[0]
+            waiter: asyncio.Future[UUID] = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            ask = self._should_ask()
+        if ask:
+            asyncio.run_coroutine_threadsafe(self._ask(), _Loop.get().loop)
+        try:
+            return await waiter
+        except BaseException:
+            with self._lock:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                self._give(waiter.result())  # handed a slot as it was cancelled: pass it on
+            raise
+
+    def _should_ask(self) -> bool:
+        """Whether to start asking the server for a lease (call with the lock held)."""
+        if self._asking or not self._waiters or len(self._held) >= self.size:
+            return False
+        self._asking = True
+        return True
+
+    def _give(self, lease: UUID) -> None:
+        """Hand ``lease`` to the longest waiting caller, else keep it free. From any thread."""
+        try:
+            current = asyncio.get_running_loop()
+        except RuntimeError:
+            current = None
+        with self._lock:
+            if lease not in self._held:  # lost (its lease expired): the server took it back
+                ask = self._should_ask()
+                waiter = None
+            else:
+                ask = False
+                waiter = self._next_waiter()
+                if waiter is None:
+                    self._free.append((lease, time.monotonic()))
+                elif waiter.get_loop() is current:
+                    waiter.set_result(lease)
+                    return
+        if ask:
+            asyncio.run_coroutine_threadsafe(self._ask(), _Loop.get().loop)
+        if waiter is not None:
+            try:
+                waiter.get_loop().call_soon_threadsafe(self._deliver, waiter, lease)
+            except RuntimeError:  # that loop is closed: its caller is gone
+                self._give(lease)
+
+    def _next_waiter(self) -> asyncio.Future[UUID] | None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                return waiter
+        return None
+
+    def _deliver(self, waiter: asyncio.Future[UUID], lease: UUID) -> None:
+        """On the waiter's loop: its slot, or the next caller's if it was cancelled meanwhile."""
+        if waiter.done():
+            self._give(lease)
+        else:
+            waiter.set_result(lease)
 
     # -- on the private loop ---------------------------------------------------------------
-
-    def _condition(self) -> asyncio.Condition:
-        if self._changed is None:
-            self._changed = asyncio.Condition()
-        return self._changed
 
     async def _api(self):
         if self._client_ready is None:  # one client, even if the renewer asks at the same time
@@ -125,35 +222,35 @@ class SlotPool:
 
         client = get_client()
         await client.__aenter__()
+        http = client._client  # Prefect's httpx client: its transport asks again sooner on 503
+        http._transport = _AskAgainWhenBusy(http._transport)
         self._client = client
         return client
 
-    async def _acquire(self) -> UUID:
-        changed = self._condition()
-        async with changed:
-            self._waiting += 1
-            try:
-                while True:
-                    if self._free:
-                        return self._free.pop()
-                    if len(self._held) < self.size and not self._asking:
-                        self._asking = True
-                        changed.release()
-                        try:
-                            lease = await self._lease_one()
-                        finally:
-                            await changed.acquire()
-                            self._asking = False
-                        if lease is not None:
-                            self._held.add(lease)
-                            self._start_background()
-                            changed.notify_all()
-                            return lease
-                        changed.notify_all()
-                        continue
-                    await changed.wait()
-            finally:
-                self._waiting -= 1
+    async def _ask(self) -> None:
+        """Lease slots from the server while callers wait and the limit allows."""
+        try:
+            while True:
+                with self._lock:
+                    if not self._waiters or len(self._held) >= self.size:
+                        self._asking = False
+                        return
+                lease = await self._lease_one()
+                if lease is not None:
+                    with self._lock:
+                        self._held.add(lease)
+                    self._start_background()
+                    self._give(lease)
+        except BaseException as error:
+            with self._lock:
+                self._asking = False
+                waiters = list(self._waiters)
+                self._waiters.clear()
+            for waiter in waiters:  # each would have met the same error asking itself
+                with contextlib.suppress(RuntimeError):
+                    waiter.get_loop().call_soon_threadsafe(_fail, waiter, error)
+            if not isinstance(error, Exception):
+                raise
 
     async def _lease_one(self) -> UUID | None:
         """Ask the server for one slot; None after a refusal (and a short wait)."""
@@ -179,12 +276,6 @@ class SlotPool:
             )
         return granted.lease_id
 
-    async def _release(self, lease: UUID) -> None:
-        changed = self._condition()
-        async with changed:
-            self._free.append(lease)
-            changed.notify_all()
-
     def _start_background(self) -> None:
         if self._renewer is None or self._renewer.done():
             self._renewer = asyncio.get_running_loop().create_task(self._renew_forever())
@@ -195,32 +286,40 @@ class SlotPool:
         while self._held:
             await asyncio.sleep(LEASE_SECONDS * 0.5)
             client = await self._api()
-            for lease in list(self._held):
+            with self._lock:
+                leases = list(self._held)
+            for lease in leases:
                 self.requests += 1
                 try:
                     await client.renew_concurrency_lease(lease, lease_duration=LEASE_SECONDS)
                 except Exception as error:  # the lease expired: the server took the slot back
                     logger.warning("concurrency lease on %s lost: %s", self.name, error)
-                    await self._forget(lease)
+                    self._forget(lease)
 
-    async def _forget(self, lease: UUID) -> None:
-        async with self._condition():
+    def _forget(self, lease: UUID) -> None:
+        with self._lock:
             self._held.discard(lease)
-            if lease in self._free:
-                self._free.remove(lease)
+            self._free = [(free, since) for free, since in self._free if free != lease]
+            ask = self._should_ask()
+        if ask:
+            asyncio.get_running_loop().create_task(self._ask())
 
     async def _reap_idle(self) -> None:
-        """Give back slots nobody waited for during a whole idle period."""
-        changed = self._condition()
+        """Give back the slots that have stayed free for a whole idle period."""
         while self._held:
             await asyncio.sleep(IDLE_SECONDS)
-            async with changed:
-                if self._waiting or not self._free:
+            with self._lock:
+                cutoff = time.monotonic() - IDLE_SECONDS
+                idle = [lease for lease, since in self._free if since <= cutoff]
+                if not idle:
                     continue
-                idle = list(self._free)
-                self._free.clear()
+                self._free = [(lease, since) for lease, since in self._free if since > cutoff]
                 self._held.difference_update(idle)
-            await self._give_back(idle)
+                # A task of its own, which closing waits for: cancelled mid-request, the
+                # slots would stay taken on the server until their leases expire (60 s).
+                giving = asyncio.get_running_loop().create_task(self._give_back(idle))
+                self._returning.add(giving)
+                giving.add_done_callback(self._returning.discard)
 
     async def _give_back(self, leases: list[UUID]) -> None:
         client = await self._api()
@@ -232,22 +331,32 @@ class SlotPool:
                 logger.warning("could not release a lease on %s: %s", self.name, error)
 
     async def _close(self) -> None:
-        async with self._condition():
+        with self._lock:
             leases = list(self._held)
             self._held.clear()
             self._free.clear()
-        if leases:
-            await self._give_back(leases)
         for task in (self._renewer, self._reaper):
             if task is not None:
                 task.cancel()
+        if leases:
+            await self._give_back(leases)
+        await asyncio.gather(*self._returning)
         if self._client is not None:
             await self._client.__aexit__(None, None, None)
             self._client = self._client_ready = None
 
+    async def connect(self) -> None:
+        """Open the pool's API client now, ahead of its first lease request."""
+        await _Loop.get().run(self._api())
+
     async def close(self) -> None:
         """Give every slot back now (tests; the process exiting does it through expiry)."""
         await _Loop.get().run(self._close())
+
+
+def _fail(waiter: asyncio.Future, error: BaseException) -> None:
+    if not waiter.done():
+        waiter.set_exception(error)
 
 
 _pools: dict[tuple[str, str], SlotPool] = {}

@@ -21,6 +21,7 @@ __all__ = [
     "check_output_path",
     "is_within",
     "list_sources",
+    "read_local",
     "read_source",
     "resolve_against",
     "source_root",
@@ -86,7 +87,8 @@ def is_within(ref: str, root: str) -> bool:
         return False
 
 
-def _read_local(ref: str, max_bytes: int = MAX_SOURCE_BYTES) -> bytes:
+def read_local(ref: str, max_bytes: int = MAX_SOURCE_BYTES) -> bytes:
+    """The bytes of a local path or ``file://`` URI (blocking: see ``read_source``)."""
     path = local_path(ref)
     if not path.exists():
         raise InputError("file not found", source=ref)
@@ -127,7 +129,7 @@ async def read_source(
         if len(data) > max_bytes:
             raise InputError(f"larger than {max_bytes} bytes", source=ref)
         return data
-    return await anyio.to_thread.run_sync(_read_local, ref, max_bytes)
+    return await anyio.to_thread.run_sync(read_local, ref, max_bytes)
 
 
 def list_sources(location: str, *, s3_client: Any = None) -> list[str]:

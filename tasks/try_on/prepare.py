@@ -74,8 +74,8 @@ async def prepare_try_on(
     Raises:
         InputError: a bad image, named, before anything is paid.
     """
-    client = await source_client(archive)
     named = {"person": person_image, "top": top_garment, "bottom": bottom_garment}
+    client = await source_client(archive, named.values())
     given = {name: ref for name, ref in named.items() if ref}
     prepared = await asyncio.gather(
         *(prepare_try_on_image(ref, policy=policy, s3_client=client) for ref in given.values())
