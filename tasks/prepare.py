@@ -7,19 +7,16 @@ The prepared bytes are staged on this machine (content-addressed) and passed on 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 import hashlib
 import io
 import os
 import time
-import weakref
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
-import anyio
 import anyio.to_thread
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -106,23 +103,7 @@ async def load_pair(
             allow_full=mask.allow_full,
         )
 
-    return await anyio.to_thread.run_sync(_prepare)  # , limiter=_cpu_limiter())
-
-
-_cpu_limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _cpu_limiter() -> anyio.CapacityLimiter:
-    """One preparation per core at a time (per event loop). A batch starts twice its
-    concurrency of items at once: sixteen decodes sharing two cores all finish late, so the
-    first paid calls waited for nearly every preparation instead of their own."""
-    loop = asyncio.get_running_loop()
-    limiter = _cpu_limiters.get(loop)
-    if limiter is None:
-        limiter = _cpu_limiters[loop] = anyio.CapacityLimiter(os.cpu_count() or 2)
-    return limiter
+    return await anyio.to_thread.run_sync(_prepare)
 
 
 STAGING_MAX_AGE_SECONDS = 24 * 3600
