@@ -61,7 +61,7 @@ from prefect_image_edit.tasks.dry_run import (
 )
 from prefect_image_edit.tasks.erase import ARCHIVE_DEADLINE_SECONDS
 from prefect_image_edit.tasks.item import erase_one, variant_seeds
-from prefect_image_edit.tasks.limits import warm_vendor_slots
+from prefect_image_edit.tasks.limits import reserve_vendor_slots, warm_vendor_slots
 from prefect_image_edit.tasks.memo import item_keys, recall_finished, remember_finished
 from prefect_image_edit.tasks.models import EraseOutcome, EraseSettings, Provider, ResizePolicy
 from prefect_image_edit.tasks.prepare import read_staged, source_client
@@ -333,6 +333,12 @@ async def batch_erase(
         rows[index] = _row_of_finished(items[index], finished)
     await progress.advance(sum(row is not None for row in rows))
     todo = [i for i, row in enumerate(rows) if row is None]
+    lead = provider_spec(chain[0])
+    if lead.paid and todo:  # the first wave's slots, leased while its items are prepared
+        try:
+            await reserve_vendor_slots(lead.vendor, min(max_concurrency, len(todo)))
+        except Exception as error:  # the calls meet it again, with their own error
+            logger.debug("could not lease slots ahead: %s", error)
     if len(todo) < len(items):
         logger.info("%s of %s items already done or refused", len(items) - len(todo), len(items))
 

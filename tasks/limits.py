@@ -30,10 +30,17 @@ from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
 from prefect.concurrency.asyncio import rate_limit
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
-from prefect_image_edit.tasks.slots import pool_for
+from prefect_image_edit.tasks.slots import SlotPool, pool_for
 from prefect_image_edit.vendors import registry
 
-__all__ = ["ensure_limit", "limit_name", "vendor_limits", "vendor_slot", "warm_vendor_slots"]
+__all__ = [
+    "ensure_limit",
+    "limit_name",
+    "reserve_vendor_slots",
+    "vendor_limits",
+    "vendor_slot",
+    "warm_vendor_slots",
+]
 
 
 def vendor_limits() -> dict[str, tuple[str, int]]:
@@ -107,9 +114,19 @@ async def warm_vendor_slots(vendors: Iterable[str]) -> None:
     round trip (~40 ms measured). No slot is taken.
     """
     for vendor in dict.fromkeys(vendors):
-        spec = registry.get(vendor)
-        size = await ensure_limit(spec.limit_name, spec.concurrency)
-        await pool_for(_api_url(), spec.limit_name, size).connect()
+        await (await _pool(vendor)).connect()
+
+
+async def reserve_vendor_slots(vendor: str, count: int) -> None:
+    """Start leasing ``count`` of the vendor's slots for calls about to be made (a batch's
+    first wave), so they go out together instead of one lease request apart."""
+    (await _pool(vendor)).reserve(count)
+
+
+async def _pool(vendor: str) -> SlotPool:
+    spec = registry.get(vendor)
+    size = await ensure_limit(spec.limit_name, spec.concurrency)
+    return pool_for(_api_url(), spec.limit_name, size)
 
 
 @asynccontextmanager
@@ -117,9 +134,8 @@ async def vendor_slot(
     vendor: str, *, requests_per_second: float | None = None
 ) -> AsyncIterator[None]:
     """Hold one of the vendor's concurrency slots (and take a rate-limit token if asked)."""
-    spec = registry.get(vendor)
-    name, default = spec.limit_name, spec.concurrency
-    size = await ensure_limit(name, default)
+    name = registry.get(vendor).limit_name
+    pool = await _pool(vendor)
     if requests_per_second:
         rate_name = f"{name}-rate"
         await ensure_limit(
@@ -128,5 +144,5 @@ async def vendor_slot(
             slot_decay_per_second=requests_per_second,
         )
         await rate_limit(rate_name, strict=True)
-    async with pool_for(_api_url(), name, size).slot():
+    async with pool.slot():
         yield

@@ -7,12 +7,14 @@ The prepared bytes are staged on this machine (content-addressed) and passed on 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import hashlib
 import io
 import os
 import time
+import weakref
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
@@ -214,6 +216,25 @@ async def source_client(archive: Any, refs: Iterable[str | None]) -> Any:
     return await anyio.to_thread.run_sync(storage.get_s3_client)
 
 
+_gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _preparing() -> asyncio.Semaphore:
+    """One preparation per core at a time, in the order they were asked for (per event loop).
+
+    A batch starts twice its concurrency of items at once: sixteen decodes sharing two cores
+    all finished late (the first after ~0.1 s instead of ~8 ms), and the first paid calls
+    waited for nearly every preparation instead of their own.
+    """
+    loop = asyncio.get_running_loop()
+    gate = _gates.get(loop)
+    if gate is None:
+        gate = _gates[loop] = asyncio.Semaphore(os.cpu_count() or 2)
+    return gate
+
+
 @task(name="prepare-inputs", task_run_name="prepare-for-{provider}", cache_policy=NO_CACHE)
 async def prepare_inputs(
     image: str,
@@ -231,10 +252,11 @@ async def prepare_inputs(
     """
     spec = provider_spec(provider)
     client = await source_client(archive, [image, mask.mask])
-    original = await read_source(image, s3_client=client)
-    prepared, prepared_mask = await load_pair(
-        image, mask, target=spec.target, policy=policy, s3_client=client, image_bytes=original
-    )
+    async with _preparing():
+        original = await read_source(image, s3_client=client)
+        prepared, prepared_mask = await load_pair(
+            image, mask, target=spec.target, policy=policy, s3_client=client, image_bytes=original
+        )
     return PreparedInputs(
         source=image,
         provider=provider,

@@ -33,7 +33,7 @@ from uuid import UUID
 
 import httpx
 
-__all__ = ["IDLE_SECONDS", "LEASE_SECONDS", "SlotPool", "pool_for"]
+__all__ = ["IDLE_SECONDS", "LEASE_SECONDS", "RESERVED_SECONDS", "SlotPool", "pool_for"]
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +41,8 @@ LEASE_SECONDS = 60.0
 """The shortest lease Prefect allows: a dead holder's slot returns soonest."""
 IDLE_SECONDS = 0.25
 """A slot nobody in this process has used for this long goes back to the server."""
+RESERVED_SECONDS = 1.0
+"""How long a slot leased ahead (``SlotPool.reserve``) waits free before it counts as idle."""
 _MAX_WAIT_SECONDS = 0.5
 """The longest a refused lease request waits before asking again (the server's hint is
 capped: its Retry-After grows with the queue and would leave freed slots idle)."""
@@ -170,7 +172,20 @@ class SlotPool:
         self._asking = True
         return True
 
-    def _give(self, lease: UUID) -> None:
+    def reserve(self, count: int) -> None:
+        """Start leasing up to ``count`` slots now, ahead of the calls that will need them.
+
+        A batch's first wave otherwise leased its slots one call at a time as each item's
+        preparation finished, ~12 ms apart. Slots leased ahead wait free for
+        :data:`RESERVED_SECONDS` before the idle ones go back. No-op while the pool is asking.
+        """
+        with self._lock:
+            if self._asking or count <= 0:
+                return
+            self._asking = True
+        asyncio.run_coroutine_threadsafe(self._ask(ahead=count), _Loop.get().loop)
+
+    def _give(self, lease: UUID, keep_for: float = 0.0) -> None:
         """Hand ``lease`` to the longest waiting caller, else keep it free. From any thread."""
         try:
             current = asyncio.get_running_loop()
@@ -184,7 +199,7 @@ class SlotPool:
                 ask = False
                 waiter = self._next_waiter()
                 if waiter is None:
-                    self._free.append((lease, time.monotonic()))
+                    self._free.append((lease, time.monotonic() + keep_for))
                 elif waiter.get_loop() is current:
                     waiter.set_result(lease)
                     return
@@ -227,12 +242,13 @@ class SlotPool:
         self._client = client
         return client
 
-    async def _ask(self) -> None:
-        """Lease slots from the server while callers wait and the limit allows."""
+    async def _ask(self, ahead: int = 0) -> None:
+        """Lease slots from the server while callers wait (or ``ahead`` more are wanted) and
+        the limit allows."""
         try:
             while True:
                 with self._lock:
-                    if not self._waiters or len(self._held) >= self.size:
+                    if (not self._waiters and ahead <= 0) or len(self._held) >= self.size:
                         self._asking = False
                         return
                 lease = await self._lease_one()
@@ -240,8 +256,10 @@ class SlotPool:
                     with self._lock:
                         self._held.add(lease)
                     self._start_background()
-                    self._give(lease)
+                    self._give(lease, keep_for=RESERVED_SECONDS if ahead > 0 else 0.0)
+                    ahead -= 1
         except BaseException as error:
+            logger.debug("leasing a slot of %s failed: %s", self.name, error)
             with self._lock:
                 self._asking = False
                 waiters = list(self._waiters)
