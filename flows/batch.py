@@ -406,14 +406,21 @@ async def batch_erase(
         spend=spend,
         not_started=sum(r.error_type == "BudgetExceeded" for r in done_rows),
     )
-    # The summary first: if the archive is down, the user still sees which items were paid.
-    await _publish_summary(summary, thumbnails)
-    try:
-        with anyio.fail_after(ARCHIVE_DEADLINE_SECONDS):  # a frozen store cannot hang the run
-            summary.manifest_uri = await _archive_manifest(summary, storage)
-    except Exception as error:  # the items' results are archived or staged; say so, go on
-        logger.warning("the results manifest could not be archived: %s", error)
-    else:
+
+    async def archive_manifest() -> str | None:
+        try:
+            with anyio.fail_after(ARCHIVE_DEADLINE_SECONDS):  # a frozen store cannot hang it
+                return await _archive_manifest(summary, storage)
+        except Exception as error:  # the items' results are archived or staged; say so, go on
+            logger.warning("the results manifest could not be archived: %s", error)
+            return None
+
+    # The summary does not wait for the archive: if it is down, the user still sees which
+    # items were paid.
+    _, summary.manifest_uri = await asyncio.gather(
+        _publish_summary(summary, thumbnails), archive_manifest()
+    )
+    if summary.manifest_uri is not None:
         await acreate_markdown_artifact(
             markdown=f"Results manifest: `{summary.manifest_uri}`\n",
             key="batch-erase-manifest",
