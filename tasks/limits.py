@@ -13,7 +13,8 @@ creates limits that do not exist.
 
 Slots are leased from the server per process, not per call (``tasks.slots.SlotPool``): a
 finished call hands its slot to the next caller with no request, leases are renewed in the
-background and given back after a second of idleness. Each slot a call holds is one the
+background and given back once idle (``tasks.slots.IDLE_SECONDS``); a batch leases its first
+wave's slots ahead, while its items are prepared. Each slot a call holds is one the
 server counts, so the limit holds across processes and machines as before.
 """
 

@@ -57,7 +57,7 @@ class _AskAgainWhenBusy(httpx.AsyncBaseTransport):
     """A transport that sends a request again, soon, while the server answers 503 (busy).
 
     It sits under Prefect's client, whose own retries (2 s, then 4, 8...) take over once
-    :data:`_BUSY_WAITS` are used up.
+    :data:`_BUSY_WAITS` are used up (docs/prefect.md#busy-answers-http-503).
     """
 
     def __init__(self, transport: httpx.AsyncBaseTransport) -> None:

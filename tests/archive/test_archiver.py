@@ -251,3 +251,21 @@ def test_a_part_the_store_fails_once_is_sent_again_whole(bucket):
         bucket.client.meta.events.unregister("before-send.s3.UploadPart", fail_first_part_once)
     assert failed == [1]
     assert bucket.open(stored.key).read() == data
+
+
+def test_an_s3_store_makes_its_client_on_first_use_and_once(seaweedfs):
+    """``S3Store.connecting``: a batch's start does not wait ~0.1 s for botocore; the location
+    (the caches' identity) is the same as an eager store's."""
+    seaweedfs.create_bucket("archive-tests")
+    made = []
+
+    def make_client():
+        made.append(seaweedfs.client())
+        return made[-1]
+
+    lazy = S3Store.connecting(make_client, "archive-tests", seaweedfs.endpoint_url)
+    assert lazy.location == S3Store(seaweedfs.client(), "archive-tests").location
+    assert not made
+    stored = _archive(lazy)
+    assert lazy.head(stored.key).sha256 == SHA
+    assert len(made) == 1

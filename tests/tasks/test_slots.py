@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
 import textwrap
+import time
 
+import httpx
 import pytest
 from prefect import get_client
 
@@ -118,3 +121,87 @@ def test_a_process_that_exits_gives_its_slots_back_at_once():
     env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value())}
     assert subprocess.run([sys.executable, "-c", script], env=env, timeout=120).returncode == 0
     assert asyncio.run(_active(name)) == 0  # right after exit, not after the lease's 60 s
+
+
+def test_slots_leased_ahead_serve_the_first_calls_and_go_back_when_unused():
+    name = "image-edit:test-pool-ahead"
+
+    async def main():
+        await ensure_limit(name, 3)
+        pool = SlotPool(name, 3)
+        pool.reserve(2)
+        for _ in range(100):  # bounded: two lease requests
+            if pool.held == 2:
+                break
+            await asyncio.sleep(0.02)
+        leased = pool.requests
+        async with pool.slot():  # a reserved slot: no request
+            during = pool.requests
+        active = await _active(name)
+        for _ in range(100):  # unused, they go back after RESERVED_SECONDS and an idle period
+            if await _active(name) == 0:
+                break
+            await asyncio.sleep(0.05)
+        after = await _active(name)
+        await pool.close()
+        return leased, during, active, after
+
+    leased, during, active, after = asyncio.run(main())
+    assert leased == 2 and during == 2
+    assert active == 2 and after == 0
+
+
+def test_a_caller_cancelled_while_waiting_loses_no_slot():
+    """Size 1: a waiter is cancelled while the slot is busy; the slot still serves the next."""
+    name = "image-edit:test-pool-cancel"
+
+    async def main():
+        await ensure_limit(name, 1)
+        pool = SlotPool(name, 1)
+        release = asyncio.Event()
+
+        async def holder():
+            async with pool.slot():
+                await release.wait()
+
+        async def waiter():
+            async with pool.slot():
+                raise AssertionError("a cancelled waiter never holds the slot")
+
+        holding = asyncio.create_task(holder())
+        await asyncio.sleep(0.3)
+        waiting = asyncio.create_task(waiter())
+        await asyncio.sleep(0.05)
+        waiting.cancel()
+        release.set()
+        await holding
+        with contextlib.suppress(asyncio.CancelledError):
+            await waiting
+        async with asyncio.timeout(5):  # the slot was handed on, not lost with the waiter
+            async with pool.slot():
+                held = pool.held
+        await pool.close()
+        return held
+
+    assert asyncio.run(main()) == 1
+
+
+def test_a_busy_server_is_asked_again_within_milliseconds():
+    """HTTP 503 (two writes collided on a SQLite server) is retried under Prefect's client,
+    which would wait 2 s first (docs/prefect.md#busy-answers-http-503)."""
+    from prefect_image_edit.tasks.slots import _AskAgainWhenBusy
+
+    answers = iter([503, 503, 200])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(next(answers), json={})
+
+    async def main():
+        transport = _AskAgainWhenBusy(httpx.MockTransport(handler))
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+            started = time.monotonic()
+            response = await client.post("/v2/concurrency_limits/increment-with-lease", json={})
+            return response.status_code, time.monotonic() - started
+
+    status, seconds = asyncio.run(main())
+    assert status == 200 and seconds < 1.0
