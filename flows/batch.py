@@ -266,6 +266,10 @@ async def _warm_up(storage: Any, chain: list[Provider]) -> None:
             get_run_logger().debug("warming up failed: %s", outcome)
 
 
+def _locations(source: BatchSource) -> list[str | None]:
+    return [source.manifest, source.images, source.masks]
+
+
 def _chain_for(item: BatchItem, chain: list[Provider]) -> list[Provider]:
     return list(dict.fromkeys([item.provider, *chain])) if item.provider else chain
 
@@ -307,12 +311,21 @@ async def batch_erase(
     """
     logger = get_run_logger()
     chain = list(dict.fromkeys([provider, *(fallback or [])]))
-    await resolve_blocks(connections, chain)
-    meter = await start_run(connections.prices, max_cost)
-    if not dry_run:  # a dry run reports it per item instead
-        check_prices(meter, chain)
-    storage = await resolve_archive(connections.archive)
-    items = await load_batch(source, connections.archive)
+    # Local sources are listed while the blocks load (an s3:// one needs the archive block).
+    local = not any(ref and ref.startswith("s3://") for ref in _locations(source))
+    listing = asyncio.ensure_future(load_batch(source, connections.archive)) if local else None
+    try:
+        await resolve_blocks(connections, chain)
+        meter = await start_run(connections.prices, max_cost)
+        if not dry_run:  # a dry run reports it per item instead
+            check_prices(meter, chain)
+        storage = await resolve_archive(connections.archive)
+    except BaseException:
+        if listing is not None:
+            listing.cancel()
+            listing.add_done_callback(lambda done: done.cancelled() or done.exception())
+        raise
+    items = await (listing or load_batch(source, connections.archive))
     output = OutputOptions(format=output_format)
     if dry_run:
         report = await _dry_run(items, chain, settings, policy, output, storage, connections, meter)

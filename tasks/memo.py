@@ -75,6 +75,7 @@ async def item_keys(
         "output": output.model_dump(mode="json", exclude={"path"}),
         "archive": archive_location,
     }
+    batch_settings = settings.model_dump(mode="json")  # most items override nothing
     keys: dict[int, str] = {}
     for index, (item, chain) in enumerate(zip(items, chains, strict=True)):
         inputs = [digests.get(ref) for ref in _inputs(item)]
@@ -89,7 +90,9 @@ async def item_keys(
                 "image": inputs[0],
                 "mask": mask,
                 "chain": list(chain),
-                "settings": item.erase_settings(settings).model_dump(mode="json"),
+                "settings": item.erase_settings(settings).model_dump(mode="json")
+                if item.settings
+                else batch_settings,
             },
             sort_keys=True,
             separators=(",", ":"),
