@@ -423,22 +423,22 @@ async def batch_erase(
     async def archive_manifest() -> str | None:
         try:
             with anyio.fail_after(ARCHIVE_DEADLINE_SECONDS):  # a frozen store cannot hang it
-                return await _archive_manifest(summary, storage)
+                uri = await _archive_manifest(summary, storage)
         except Exception as error:  # the items' results are archived or staged; say so, go on
             logger.warning("the results manifest could not be archived: %s", error)
             return None
+        await acreate_markdown_artifact(
+            markdown=f"Results manifest: `{uri}`\n",
+            key="batch-erase-manifest",
+            description="Where the JSONL results manifest was archived",
+        )
+        return uri
 
     # The summary does not wait for the archive: if it is down, the user still sees which
     # items were paid.
     _, summary.manifest_uri = await asyncio.gather(
         _publish_summary(summary, thumbnails), archive_manifest()
     )
-    if summary.manifest_uri is not None:
-        await acreate_markdown_artifact(
-            markdown=f"Results manifest: `{summary.manifest_uri}`\n",
-            key="batch-erase-manifest",
-            description="Where the JSONL results manifest was archived",
-        )
     message = f"{summary.succeeded} of {summary.total} items erased, {summary.failed} failed"
     if summary.not_started:
         message += (
@@ -478,13 +478,17 @@ async def _publish_summary(summary: BatchSummary, thumbnails: dict[str, str]) ->
         }
         for r in summary.rows
     ]
-    await acreate_table_artifact(
+
+    async def report() -> None:
+        markdown = await anyio.to_thread.run_sync(batch_summary_markdown, rows, thumbnails)
+        await acreate_markdown_artifact(
+            markdown=markdown, key="batch-erase-report", description="Thumbnails and failures"
+        )
+
+    table = acreate_table_artifact(
         batch_table_rows(rows),
         key="batch-erase-summary",
         description=f"{summary.succeeded} done, {summary.failed} failed"
         + (f"; {summary.spend.summary()}" if summary.spend is not None else ""),
     )
-    markdown = await anyio.to_thread.run_sync(batch_summary_markdown, rows, thumbnails)
-    await acreate_markdown_artifact(
-        markdown=markdown, key="batch-erase-report", description="Thumbnails and failures"
-    )
+    await asyncio.gather(table, report())
