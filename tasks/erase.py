@@ -28,6 +28,7 @@ import hashlib
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import anyio
@@ -333,8 +334,18 @@ async def _pay_for_result(
             )
             await store.mark_failed(key, str(error), poisoned=True)
             raise error
-        media_type = validate_result_image(
-            data, vendor=spec.vendor, action=spec.action, request_id=result.request_id
+        media_type = (
+            result.media_type
+            if data is result.image_bytes and result.media_type  # the client decoded it
+            else await anyio.to_thread.run_sync(
+                partial(
+                    validate_result_image,
+                    data,
+                    vendor=spec.vendor,
+                    action=spec.action,
+                    request_id=result.request_id,
+                )
+            )
         )
         record = await store.record_answer(
             key,
@@ -491,7 +502,9 @@ async def _erase(
             logger.info("archiving the result paid for by an earlier attempt")
             record = await store.get(key)
         record, archived = await archive_recorded(store, record, data, storage, provider=provider)
-        staged = stage_bytes(data, hashlib.sha256(data).hexdigest(), archived.media_type)
+        staged = await anyio.to_thread.run_sync(
+            stage_bytes, data, hashlib.sha256(data).hexdigest(), archived.media_type
+        )
         logger.info("archived %s", archived.uri)
         # every billed attempt for this input in this run, earlier tries of the step included
         cost = meter.run.cost_for(key)

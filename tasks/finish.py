@@ -127,5 +127,5 @@ async def finish_erase(
         archived=ref,
         written_to=str(written) if written else None,
         size=prepared.original_size,
-        staged=stage_bytes(data, ref.sha256, ref.media_type),
+        staged=await anyio.to_thread.run_sync(stage_bytes, data, ref.sha256, ref.media_type),
     )

@@ -257,21 +257,27 @@ async def prepare_inputs(
         prepared, prepared_mask = await load_pair(
             image, mask, target=spec.target, policy=policy, s3_client=client, image_bytes=original
         )
+
+    def stage() -> dict[str, StagedFile]:  # four small file writes: off the event loop
+        return {
+            "image": stage_bytes(prepared.data, prepared.sha256, prepared.media_type),
+            "mask": stage_bytes(prepared_mask.data, prepared_mask.sha256, prepared_mask.media_type),
+            "recipe": stage_recipe(prepared, prepared_mask),
+            "original": stage_bytes(
+                original, hashlib.sha256(original).hexdigest(), "application/octet-stream"
+            ),
+        }
+
     return PreparedInputs(
         source=image,
         provider=provider,
         target=spec.target,
         policy=policy,
         outcome=prepared.outcome,
-        image=stage_bytes(prepared.data, prepared.sha256, prepared.media_type),
-        mask=stage_bytes(prepared_mask.data, prepared_mask.sha256, prepared_mask.media_type),
         original_size=prepared.original_size,
         sent_size=prepared.size,
         mask_coverage=prepared_mask.coverage,
         mask_bbox=prepared_mask.bbox,
         steps=[*prepared.steps, *prepared_mask.steps],
-        recipe=stage_recipe(prepared, prepared_mask),
-        original=stage_bytes(
-            original, hashlib.sha256(original).hexdigest(), "application/octet-stream"
-        ),
+        **(await anyio.to_thread.run_sync(stage)),
     )

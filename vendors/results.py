@@ -175,6 +175,11 @@ class EraseResult(_Result):
     """The answer of a synchronous erase call: image bytes, a result URL, or both."""
 
     image_bytes: bytes | None = Field(default=None, repr=False, description="Result image.")
+    media_type: str | None = Field(
+        default=None,
+        description="image_bytes' media type, when the client already checked them with "
+        "validate_result_image (a full decode: the caller need not do it again).",
+    )
     image_url: str | None = Field(default=None, description="Result URL; expires.")
     expires_at: datetime | None = Field(default=None, description="When image_url expires.")
     seed: int | None = Field(default=None, description="The seed sent, when the API takes one.")

@@ -282,7 +282,7 @@ class AILabToolsClient(BaseVendorClient):
                 http_status=response.status_code,
                 request_id=envelope.trace_id,
             )
-        validate_result_image(
+        media_type = validate_result_image(
             result, vendor=self.vendor, action=action, request_id=envelope.trace_id
         )
         return EraseResult(
@@ -290,6 +290,7 @@ class AILabToolsClient(BaseVendorClient):
             action=action,
             request_id=envelope.trace_id,
             image_bytes=result,
+            media_type=media_type,
             seed=params.seed,
             parameters=params.model_dump(),
             input_sha256={item.field: item.sha256 for item in images},

@@ -319,5 +319,7 @@ class TencentAiartClient(BaseVendorClient):
                 http_status=response.status_code,
                 request_id=parsed.request_id,
             ) from None
-        validate_result_image(data, vendor=self.vendor, action=action, request_id=parsed.request_id)
-        return EraseResult(image_bytes=data, **common)
+        media_type = validate_result_image(
+            data, vendor=self.vendor, action=action, request_id=parsed.request_id
+        )
+        return EraseResult(image_bytes=data, media_type=media_type, **common)

@@ -374,8 +374,9 @@ class VolcengineVisualClient(BaseVendorClient):
                     request_id=request_id,
                 )
             raise malformed("data holds no image")
+        media_type = None
         if image_bytes is not None:
-            validate_result_image(
+            media_type = validate_result_image(
                 image_bytes, vendor=self.vendor, action=self.action, request_id=request_id
             )
         if url is not None:
@@ -392,6 +393,7 @@ class VolcengineVisualClient(BaseVendorClient):
             request_id=request_id,
             received_at=received_at,
             image_bytes=image_bytes,
+            media_type=media_type,
             image_url=url,
             expires_at=(
                 result_url_expiry(url, vendor=self.vendor, received_at=received_at) if url else None
