@@ -68,7 +68,7 @@ from prefect_image_edit.tasks.prepare import read_staged, source_client
 from prefect_image_edit.tasks.providers import provider as provider_spec
 from prefect_image_edit.tasks.report import report_item_failure
 from prefect_image_edit.tasks.run_cost import check_prices, finish_run, start_run
-from prefect_image_edit.tasks.vendor_clients import shared_vendor_clients
+from prefect_image_edit.tasks.vendor_clients import shared_vendor_clients, warm_vendor_clients
 
 __all__ = ["BatchRow", "BatchSummary", "batch_erase"]
 
@@ -253,14 +253,16 @@ async def _dry_run(
 
 
 async def _warm_up(storage: Any, chain: list[Provider]) -> None:
-    """Make the archive's S3 client and connect the paid vendors' slot pools while the first
-    items are looked up and prepared: the first calls and uploads then wait for neither.
+    """Make the archive's S3 client, connect the paid vendors' slot pools and load the vendor
+    clients' TLS context while the first items are looked up and prepared: the first calls
+    and uploads then wait for none of them.
 
     What fails here fails again, with its real error, where it is used: it is only logged.
     """
     paid = [spec.vendor for spec in map(provider_spec, chain) if spec.paid]
+    clients = [warm_vendor_clients()] if paid else []
     for outcome in await asyncio.gather(
-        warm_archive(storage), warm_vendor_slots(paid), return_exceptions=True
+        warm_archive(storage), warm_vendor_slots(paid), *clients, return_exceptions=True
     ):
         if isinstance(outcome, Exception):
             get_run_logger().debug("warming up failed: %s", outcome)

@@ -269,7 +269,9 @@ async def _pay_for_result(
     run's ``max_cost``) and counts what was billed.
     """
     logger = run_logger()
-    image, mask = read_staged(inputs.image), read_staged(inputs.mask)
+    image, mask = await anyio.to_thread.run_sync(  # read and checked: off the event loop
+        lambda: (read_staged(inputs.image), read_staged(inputs.mask))
+    )
     if image is None or mask is None:
         raise InputError(
             "the prepared inputs are no longer on this machine; prepare them again",

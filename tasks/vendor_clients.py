@@ -16,13 +16,23 @@ from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from typing import Any
 
+import anyio.to_thread
 from prefect.blocks.abstract import CredentialsBlock
 
-__all__ = ["shared_client", "shared_vendor_clients"]
+from prefect_image_edit.vendors._http import shared_ssl_context
+
+__all__ = ["shared_client", "shared_vendor_clients", "warm_vendor_clients"]
 
 _clients: ContextVar[dict[tuple[str, str, int], Any] | None] = ContextVar(
     "prefect_image_edit_vendor_clients", default=None
 )
+
+
+async def warm_vendor_clients() -> None:
+    """Load the TLS context every vendor client shares (the CA bundle: ~45 ms of CPU, more on
+    a busy machine) in a worker thread, ahead of the first paid call, which would otherwise
+    load it on the event loop while holding its vendor slot."""
+    await anyio.to_thread.run_sync(shared_ssl_context)
 
 
 @asynccontextmanager
