@@ -405,7 +405,10 @@ def cli_cold(h: Harness, s: Sizes) -> list[Row]:
         env = base_environment()
         env.update(PREFECT_HOME=home, PREFECT_IMAGE_EDIT_HOME=os.path.join(home, "ie"))
         fresh, fresh_server = _timed_cli([*args, "--out", str(out / "a.png")], env)
-        warm, warm_server = _timed_cli([*args, "--out", str(out / "b.png")], env)
+        # The median of three: one cold start varies by a third on a busy 2-core machine.
+        runs = [_timed_cli([*args, "--out", str(out / f"b{i}.png")], env) for i in range(3)]
+        warm = statistics.median(seconds for seconds, _ in runs)
+        warm_server = any(started for _, started in runs)
     with tempfile.TemporaryDirectory(prefix="pie-bench-cli-") as home:
         env = h.pack_env()
         env.update(PREFECT_HOME=home, PREFECT_IMAGE_EDIT_HOME=os.path.join(home, "ie"))
