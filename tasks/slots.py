@@ -252,12 +252,14 @@ class SlotPool:
                         self._asking = False
                         return
                 lease = await self._lease_one()
-                if lease is not None:
-                    with self._lock:
-                        self._held.add(lease)
-                    self._start_background()
-                    self._give(lease, keep_for=RESERVED_SECONDS if ahead > 0 else 0.0)
-                    ahead -= 1
+                if lease is None:  # refused: the limit is busy elsewhere; ask only for callers
+                    ahead = 0
+                    continue
+                with self._lock:
+                    self._held.add(lease)
+                self._start_background()
+                self._give(lease, keep_for=RESERVED_SECONDS if ahead > 0 else 0.0)
+                ahead -= 1
         except BaseException as error:
             logger.debug("leasing a slot of %s failed: %s", self.name, error)
             with self._lock:

@@ -205,3 +205,22 @@ def test_a_busy_server_is_asked_again_within_milliseconds():
 
     status, seconds = asyncio.run(main())
     assert status == 200 and seconds < 1.0
+
+
+def test_leasing_ahead_stops_at_a_refusal():
+    """A full limit (another process holds it) answers 423: a reserve with nobody waiting stops
+    asking instead of polling the server until a slot frees."""
+    name = "image-edit:test-pool-ahead-full"
+
+    async def main():
+        await ensure_limit(name, 1)
+        holder, other = SlotPool(name, 1), SlotPool(name, 1)
+        async with holder.slot():
+            other.reserve(1)
+            await asyncio.sleep(1.5)
+            asked = other.requests
+        await holder.close()
+        await other.close()
+        return asked
+
+    assert asyncio.run(main()) == 1
