@@ -62,12 +62,18 @@ from prefect_image_edit.tasks.dry_run import (
 from prefect_image_edit.tasks.erase import ARCHIVE_DEADLINE_SECONDS
 from prefect_image_edit.tasks.item import erase_one, variant_seeds
 from prefect_image_edit.tasks.limits import reserve_vendor_slots, warm_vendor_slots
-from prefect_image_edit.tasks.memo import item_keys, recall_finished, remember_finished
+from prefect_image_edit.tasks.memo import (
+    item_inputs,
+    item_keys,
+    recall_finished,
+    remember_finished,
+)
 from prefect_image_edit.tasks.models import EraseOutcome, EraseSettings, Provider, ResizePolicy
 from prefect_image_edit.tasks.prepare import read_staged, source_client
 from prefect_image_edit.tasks.providers import provider as provider_spec
 from prefect_image_edit.tasks.report import report_item_failure
 from prefect_image_edit.tasks.run_cost import check_prices, finish_run, start_run
+from prefect_image_edit.tasks.sources import any_s3
 from prefect_image_edit.tasks.vendor_clients import shared_vendor_clients, warm_vendor_clients
 
 __all__ = ["BatchRow", "BatchSummary", "batch_erase"]
@@ -195,7 +201,7 @@ async def _memo_keys(
     archive: Any,
 ) -> dict[int, str]:
     """Each runnable item's memo key; an item whose inputs cannot be read gets none."""
-    refs = [ref for item in items for ref in (item.image, item.mask and item.mask.mask)]
+    refs = [ref for item in items for ref in item_inputs(item)]
     return await item_keys(
         items,
         [_chain_for(item, chain) for item in items],
@@ -268,10 +274,6 @@ async def _warm_up(storage: Any, chain: list[Provider]) -> None:
             get_run_logger().debug("warming up failed: %s", outcome)
 
 
-def _locations(source: BatchSource) -> list[str | None]:
-    return [source.manifest, source.images, source.masks]
-
-
 def _chain_for(item: BatchItem, chain: list[Provider]) -> list[Provider]:
     return list(dict.fromkeys([item.provider, *chain])) if item.provider else chain
 
@@ -314,8 +316,11 @@ async def batch_erase(
     logger = get_run_logger()
     chain = list(dict.fromkeys([provider, *(fallback or [])]))
     # Local sources are listed while the blocks load (an s3:// one needs the archive block).
-    local = not any(ref and ref.startswith("s3://") for ref in _locations(source))
-    listing = asyncio.ensure_future(load_batch(source, connections.archive)) if local else None
+    listing = (
+        None
+        if any_s3(source.locations())
+        else asyncio.ensure_future(load_batch(source, connections.archive))
+    )
     try:
         await resolve_blocks(connections, chain)
         meter = await start_run(connections.prices, max_cost)

@@ -16,5 +16,5 @@ __all__ = ["load_batch"]
 @task(name="load-batch", cache_policy=NO_CACHE)
 async def load_batch(source: BatchSource, archive: Any = None) -> list[BatchItem]:
     """List the batch's items; unreadable manifests fail here, bad rows become failed items."""
-    client = await source_client(archive, [source.manifest, source.images, source.masks])
+    client = await source_client(archive, source.locations())
     return await load_items(source, s3_client=client)

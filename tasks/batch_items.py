@@ -96,6 +96,10 @@ class BatchSource(BaseModel):
         "or prefix (off: such rows fail without being read).",
     )
 
+    def locations(self) -> list[str | None]:
+        """The manifest, images and masks locations (those not given are None)."""
+        return [self.manifest, self.images, self.masks]
+
     @model_validator(mode="after")
     def _one_source(self) -> BatchSource:
         if bool(self.images) == bool(self.manifest):

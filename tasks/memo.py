@@ -25,9 +25,16 @@ from prefect_image_edit.blocks.archive import ArchiveStorage
 from prefect_image_edit.state import StateStore
 from prefect_image_edit.tasks.batch_items import BatchItem
 from prefect_image_edit.tasks.models import EraseOutcome, EraseSettings, OutputOptions, Provider
-from prefect_image_edit.tasks.sources import read_local, read_source
+from prefect_image_edit.tasks.sources import any_s3, read_local, read_source
 
-__all__ = ["MEMO_VERSION", "Finished", "item_keys", "recall_finished", "remember_finished"]
+__all__ = [
+    "MEMO_VERSION",
+    "Finished",
+    "item_inputs",
+    "item_keys",
+    "recall_finished",
+    "remember_finished",
+]
 
 MEMO_VERSION = 1
 _CONCURRENT_CHECKS = 16
@@ -54,8 +61,8 @@ async def item_keys(
     worker thread (a thread hop per file cost more than the hashing: 1.8 ms per item against
     0.2), ``s3://`` ones a few at a time.
     """
-    refs = {ref for item in items if not item.error for ref in _inputs(item)}
-    local = [ref for ref in refs if not ref.startswith("s3://")]
+    refs = {ref for item in items if not item.error for ref in item_inputs(item)}
+    local = [ref for ref in refs if not any_s3([ref])]
     digests = dict(zip(local, await anyio.to_thread.run_sync(_local_digests, local), strict=True))
     gate = asyncio.Semaphore(_CONCURRENT_CHECKS)
 
@@ -78,7 +85,7 @@ async def item_keys(
     batch_settings = settings.model_dump(mode="json")  # most items override nothing
     keys: dict[int, str] = {}
     for index, (item, chain) in enumerate(zip(items, chains, strict=True)):
-        inputs = [digests.get(ref) for ref in _inputs(item)]
+        inputs = [digests.get(ref) for ref in item_inputs(item)]
         if item.error or None in inputs:
             continue
         mask = item.mask.model_dump(mode="json") if item.mask is not None else None
@@ -101,7 +108,7 @@ async def item_keys(
     return keys
 
 
-def _inputs(item: BatchItem) -> list[str]:
+def item_inputs(item: BatchItem) -> list[str]:
     """The files an item's result depends on: its image, then its mask file if it has one."""
     if item.mask is not None and item.mask.mask:
         return [item.image, item.mask.mask]

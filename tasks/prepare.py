@@ -42,7 +42,7 @@ from prefect_image_edit.tasks.models import (
 )
 from prefect_image_edit.tasks.providers import provider as provider_spec
 from prefect_image_edit.tasks.settings import get_settings
-from prefect_image_edit.tasks.sources import read_source
+from prefect_image_edit.tasks.sources import any_s3, read_source
 
 __all__ = [
     "load_pair",
@@ -207,7 +207,7 @@ async def source_client(archive: Any, refs: Iterable[str | None]) -> Any:
     from prefect_image_edit.blocks.archive import S3ArchiveStorage
     from prefect_image_edit.tasks.archive import resolve_archive
 
-    if not any(ref and ref.startswith("s3://") for ref in refs):
+    if not any_s3(refs):
         return None
     storage = await resolve_archive(archive)
     if not isinstance(storage, S3ArchiveStorage):

@@ -7,6 +7,7 @@ Errors are ``InputError``s naming the reference, raised before any paid call.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -18,6 +19,7 @@ from prefect_image_edit.tasks.models import has_parent_segment
 
 __all__ = [
     "IMAGE_SUFFIXES",
+    "any_s3",
     "check_output_path",
     "is_within",
     "list_sources",
@@ -37,6 +39,11 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
     if parts.scheme != "s3" or not parts.netloc:
         raise InputError("expected s3://bucket/key", source=uri)
     return parts.netloc, parts.path.lstrip("/")
+
+
+def any_s3(refs: Iterable[str | None]) -> bool:
+    """Whether any of ``refs`` is an ``s3://`` URI (None entries are skipped)."""
+    return any(ref and ref.startswith("s3://") for ref in refs)
 
 
 def local_path(ref: str) -> Path:
